@@ -1,0 +1,67 @@
+"""Interfaces of the Researcher and Analyzer strategies, and the records they exchange.
+
+The graph nodes call these protocols; the offline implementations live in `agents.offline` and
+`agents.offline_analyzer`, model-driven ones plug in through the same protocols.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from knowledge.records import Node
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """What a Researcher proposes: a named, motivated edit of the parent program.
+
+    `edit` holds SEARCH/REPLACE blocks when `mode == "diff"`, or the whole new program when `mode == "rewrite"`.
+    """
+
+    name: str
+    motivation: str
+    edit: str
+    mode: Literal["diff", "rewrite"] = "diff"
+
+
+@dataclass(frozen=True)
+class ResearchContext:
+    """Everything a Researcher may read to design one candidate."""
+
+    task_name: str
+    task_description: str
+    parent: Node
+    inspirations: tuple[Node, ...] = ()
+    insights: tuple[str, ...] = ()
+    seed: str = "0"
+
+
+class Researcher(Protocol):
+    def propose(self, ctx: ResearchContext) -> Proposal: ...
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one candidate, as the Analyzer sees it."""
+
+    proposal: Proposal
+    status: str
+    score: float | None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+    stderr_tail: str = ""
+    parent: Node | None = None
+    best: Node | None = None
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The Analyzer's report and the reusable insights it distilled."""
+
+    text: str
+    insights: tuple[str, ...] = ()
+
+
+class Analyzer(Protocol):
+    def analyze(self, outcome: Outcome) -> Analysis: ...

@@ -1,0 +1,59 @@
+"""Researcher node: turns the trial's parent and inspirations into a `Proposal` through the run's strategy.
+
+The first trial proposes the task's initial program unchanged, so the baseline goes through the same
+Engineer/launch/Analyzer path as every candidate. A strategy that raises becomes a failed proposal, stored like
+any other outcome.
+"""
+
+from __future__ import annotations
+
+import time
+
+from langgraph.runtime import Runtime
+
+from agents.base import Proposal, ResearchContext
+from graph.context import Context
+from graph.services import ServiceProvider
+from graph.state import TrialState, Verdict
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """First line of `text`, shortened with an explicit marker (for error fields, never for code)."""
+    line = (text.strip().splitlines() or [""])[0]
+    return line if len(line) <= limit else line[: limit - 15] + " …(shortened)"
+
+
+def make_researcher_node(provider: ServiceProvider):
+    def researcher(state: TrialState, runtime: Runtime[Context]) -> dict:
+        services = provider(runtime.context)
+        spec = state["spec"]
+        if services.db.get_by_trial_key(spec.key) is not None:
+            return {"verdict": Verdict("stored", "this trial was stored before a restart")}
+        started = time.perf_counter()
+        if spec.parent_id is None:
+            proposal = Proposal(
+                name="initial program",
+                motivation="The task's initial program, evaluated unchanged as the baseline.",
+                edit=services.task.initial_program.read_text(),
+                mode="rewrite",
+            )
+            return {"proposal": proposal, "timings": {"propose_s": time.perf_counter() - started}}
+        db = services.db
+        parent = db.get(spec.parent_id)
+        if parent is None:
+            return {"verdict": Verdict("failed", f"parent node {spec.parent_id} not found in the database")}
+        ctx = ResearchContext(
+            task_name=services.task.name,
+            task_description=services.task.description,
+            parent=parent,
+            inspirations=tuple(n for n in (db.get(i) for i in spec.inspiration_ids) if n is not None),
+            seed=f"{services.context.seed}:{spec.key}",
+        )
+        try:
+            proposal = services.researcher.propose(ctx)
+        except Exception as exc:  # a strategy failure is an outcome, not a crash of the run
+            reason = one_line(f"proposal failed: {type(exc).__name__}: {exc}")
+            return {"verdict": Verdict("failed", reason), "timings": {"propose_s": time.perf_counter() - started}}
+        return {"proposal": proposal, "timings": {"propose_s": time.perf_counter() - started}}
+
+    return researcher

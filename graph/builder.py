@@ -1,0 +1,44 @@
+"""The loop graph: Learner --Send x K--> trial subgraph --> tally --> (Learner | END).
+
+Two compiles (DESIGN rule 1): `graph` has no checkpointer and is what `langgraph dev` serves; `compile_graph`
+adds a SQLite checkpointer for the CLI and Python users, so a run resumes after a crash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+
+from agents.learner import make_learner_node
+from graph.checkpoint import open_checkpointer
+from graph.context import Context
+from graph.routing import make_tally_node, route_after_tally
+from graph.services import CachedProvider, ServiceProvider
+from graph.state import LoopState
+from graph.trial import ExtraNode, build_trial
+
+
+def make_builder(provider: ServiceProvider | None = None, extra_nodes: Sequence[ExtraNode] = ()) -> StateGraph:
+    """Build the (uncompiled) loop graph. `provider` opens services per run; `extra_nodes` extend every trial."""
+    provider = provider or CachedProvider()
+    b = StateGraph(LoopState, context_schema=Context)
+    b.add_node("learner", make_learner_node(provider))
+    b.add_node("trial", build_trial(provider, extra_nodes))
+    b.add_node("tally", make_tally_node(provider))
+    b.add_edge(START, "learner")
+    b.add_edge("trial", "tally")
+    b.add_conditional_edges("tally", route_after_tally, ["learner", END])
+    return b
+
+
+def compile_graph(run_dir: str | Path, builder: StateGraph | None = None) -> CompiledStateGraph:
+    """Compile with a SQLite checkpointer stored in `run_dir/checkpoints.db`."""
+    return (builder or make_builder()).compile(checkpointer=open_checkpointer(Path(run_dir)))
+
+
+builder = make_builder()
+graph = builder.compile()
+graph.name = "asi-evolve"

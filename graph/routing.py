@@ -1,0 +1,62 @@
+"""Where the loop goes after a generation: the tally node counts what happened, the router stops or loops.
+
+Loops count themselves: the budget lives in state, never in LangGraph's recursion limit.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Literal
+
+from langgraph.graph import END
+from langgraph.runtime import Runtime
+
+from graph.context import Context
+from graph.services import ServiceProvider, Services
+from graph.state import LoopState
+
+
+def stop_reason(state: LoopState, services: Services) -> str | None:
+    """Why the loop must stop now, or None to go on."""
+    if not services.db.scored():
+        initial = services.db.nodes()
+        if initial:
+            node = initial[0]
+            return f"the initial program is not valid ({node.status}: {node.error}); fix it and run again"
+        return None
+    steps = state.get("steps", 0)
+    max_steps = state.get("max_steps")
+    if max_steps is not None and steps >= max_steps:
+        return f"step budget reached ({steps} steps)"
+    target = state.get("target_score")
+    best = state.get("best_score")
+    if target is not None and best is not None and best >= target:
+        return f"target score reached ({best:.10g} >= {target:.10g})"
+    max_wall = state.get("max_wall_s")
+    started = state.get("started_at")
+    if max_wall and started is not None and time.time() - started >= max_wall:
+        return f"wall-time budget reached ({max_wall:g} s)"
+    return None
+
+
+def make_tally_node(provider: ServiceProvider):
+    def tally(state: LoopState, runtime: Runtime[Context]) -> dict:
+        services = provider(runtime.context)
+        generation = state.get("generation", 0)
+        current = [o for o in state.get("outcomes", []) if o.generation == generation]
+        steps = state.get("steps", 0) + (len(current) if generation > 0 else 0)
+        best = services.db.best()
+        update = {
+            "steps": steps,
+            "best_node_id": best.id if best else None,
+            "best_score": best.score if best else None,
+            "last": current[-1] if current else state.get("last"),
+        }
+        update["stop_reason"] = stop_reason({**state, **update}, services)
+        return update
+
+    return tally
+
+
+def route_after_tally(state: LoopState) -> Literal["learner", "__end__"]:
+    return END if state.get("stop_reason") else "learner"

@@ -1,0 +1,138 @@
+"""Start, resume and inspect runs: the entry points the CLI and Python users share.
+
+A run directory holds `config.json` (the context and budget it was started with), `run.db` (nodes),
+`checkpoints.db` (LangGraph) and `nodes/<trial key>/` (program, logs, result, analysis).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from langgraph.graph import StateGraph
+
+from graph.builder import compile_graph
+from graph.checkpoint import thread_config
+from graph.context import Context
+from knowledge.database import SQLiteDatabase
+from tasks.registry import load_task
+
+CONFIG_FILE = "config.json"
+Listener = Callable[[dict[str, Any]], None]
+
+
+class RunError(ValueError):
+    """A run cannot be started, resumed or read; the message is one line."""
+
+
+@dataclass(frozen=True)
+class Budget:
+    max_steps: int
+    max_wall_s: float | None = None
+    target_score: float | None = None
+
+    def as_input(self) -> dict[str, Any]:
+        return {"max_steps": self.max_steps, "max_wall_s": self.max_wall_s, "target_score": self.target_score,
+                "started_at": time.time(), "stop_reason": None}
+
+
+def default_run_dir(task_name: str, root: Path = Path("runs")) -> Path:
+    return root / f"{task_name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def _recursion_limit(max_steps: int) -> int:
+    return 3 * (max_steps + 2) + 25
+
+
+def _drive(graph, payload, context: Context, max_steps: int, listener: Listener | None) -> dict[str, Any]:
+    config = thread_config(_recursion_limit(max_steps))
+    for chunk in graph.stream(payload, config, context=context, stream_mode="updates", durability="sync"):
+        if listener and isinstance(chunk, dict) and "tally" in chunk:
+            listener(chunk["tally"])
+    return graph.get_state(config).values
+
+
+def ensure_new_run_dir(run_dir: Path) -> None:
+    """Refuse to start a run over an existing one (its nodes would be mixed with the new run's)."""
+    if (Path(run_dir) / "run.db").exists() or (Path(run_dir) / CONFIG_FILE).exists():
+        raise RunError(f"run directory already holds a run: {run_dir} (use 'asi-evolve resume {run_dir}')")
+
+
+def start_run(context: Context, budget: Budget, *, builder: StateGraph | None = None,
+              listener: Listener | None = None) -> dict[str, Any]:
+    """Start a new run in `context.run_dir` and drive it until its budget is spent; returns the final state."""
+    run_dir = Path(context.run_dir)
+    ensure_new_run_dir(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config = {"context": context.to_dict(), "budget": {"max_steps": budget.max_steps,
+              "max_wall_s": budget.max_wall_s, "target_score": budget.target_score}}
+    (run_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True))
+    graph = compile_graph(run_dir, builder)
+    return _drive(graph, budget.as_input(), context, budget.max_steps, listener)
+
+
+def load_run_config(run_dir: Path) -> tuple[Context, Budget]:
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise RunError(f"not a run directory (no {CONFIG_FILE}): {run_dir}")
+    try:
+        raw = json.loads(path.read_text())
+        return Context.coerce(raw["context"]), Budget(**raw["budget"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise RunError(f"{path}: unreadable run configuration ({exc})") from None
+
+
+def resume_run(run_dir: Path, extra_steps: int | None = None, *, builder: StateGraph | None = None,
+               listener: Listener | None = None) -> dict[str, Any]:
+    """Continue the run's thread: finish what a crash interrupted, then run `extra_steps` more steps if given."""
+    context, budget = load_run_config(run_dir)
+    context = Context.coerce({**context.to_dict(), "run_dir": str(run_dir)})
+    graph = compile_graph(run_dir, builder)
+    config = thread_config()
+    snapshot = graph.get_state(config)
+    max_steps = snapshot.values.get("max_steps", budget.max_steps)
+    if not snapshot.values:  # crashed before the first checkpoint: start the thread afresh
+        state = _drive(graph, budget.as_input(), context, budget.max_steps, listener)
+    elif snapshot.next:
+        state = _drive(graph, None, context, max_steps, listener)
+    else:
+        state = snapshot.values
+    if extra_steps:
+        target = state.get("steps", 0) + extra_steps
+        more = Budget(target, budget.max_wall_s, state.get("target_score"))
+        state = _drive(graph, more.as_input(), context, target, listener)
+    return state
+
+
+def run_status(run_dir: Path) -> dict[str, Any]:
+    """What a run holds: node counts by status, the best node, the initial score, the task's reference."""
+    run_dir = Path(run_dir)
+    context, budget = load_run_config(run_dir)
+    if not (run_dir / "run.db").is_file():
+        raise RunError(f"run has no database yet: {run_dir / 'run.db'}")
+    db = SQLiteDatabase(run_dir / "run.db")
+    best = db.best()
+    nodes = db.nodes()
+    initial = nodes[0] if nodes and nodes[0].generation == 0 else None
+    status: dict[str, Any] = {
+        "run_dir": str(run_dir),
+        "task": context.task,
+        "nodes": db.count(),
+        "counts": db.counts_by_status(),
+        "best_score": best.score if best else None,
+        "best_node_id": best.id if best else None,
+        "best_name": best.name if best else None,
+        "initial_score": initial.score if initial else None,
+        "max_steps": budget.max_steps,
+    }
+    try:
+        task = load_task(context.task)
+        status["reference_score"] = task.reference_score
+        status["reference_label"] = task.reference_label
+    except ValueError:
+        pass
+    return status

@@ -1,0 +1,106 @@
+"""Typed state of the loop graph and of the trial subgraph.
+
+State stays small: ids, the current candidate and the last result. History lives in the node database, so the
+checkpoint written per step does not grow with the run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, TypedDict
+
+from langchain_core.messages import AnyMessage
+from langgraph.graph.message import add_messages
+
+from agents.base import Proposal
+from tools.results import EvalResult
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """One trial the Learner hands to the trial subgraph. `parent_id` None means: evaluate the initial program."""
+
+    key: str
+    generation: int
+    parent_id: int | None
+    inspiration_ids: tuple[int, ...] = ()
+    best_id: int | None = None
+
+
+@dataclass(frozen=True)
+class TrialOutcome:
+    """What one trial left behind: the stored node and how it went."""
+
+    key: str
+    generation: int
+    node_id: int
+    status: str
+    score: float | None
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A trial stopped before its experiment ran (unappliable edit, failed proposal, veto) and why."""
+
+    status: str
+    reason: str
+
+
+def latest_generation(old: list[TrialOutcome] | None, new: list[TrialOutcome] | None) -> list[TrialOutcome]:
+    """Reducer that keeps only outcomes of the newest generation, so the list never grows across generations."""
+    merged = [*(old or []), *(new or [])]
+    if not merged:
+        return []
+    newest = max(o.generation for o in merged)
+    seen: dict[str, TrialOutcome] = {}
+    for outcome in merged:
+        if outcome.generation == newest:
+            seen[outcome.key] = outcome
+    return sorted(seen.values(), key=lambda o: o.key)
+
+
+def merge_dicts(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, Any]:
+    return {**(old or {}), **(new or {})}
+
+
+class LoopState(TypedDict, total=False):
+    """State of the outer loop: budget, counters, the best node and the last generation's outcomes.
+
+    The budget is plain fields so Studio's input form can set it: the loop stops after `max_steps` evolution
+    trials (the initial program's evaluation is not counted), `max_wall_s` seconds after `started_at`, or once a
+    node reaches `target_score`.
+    """
+
+    max_steps: int
+    max_wall_s: float | None
+    target_score: float | None
+    started_at: float
+    generation: int
+    steps: int
+    best_node_id: int | None
+    best_score: float | None
+    outcomes: Annotated[list[TrialOutcome], latest_generation]
+    last: TrialOutcome | None
+    stop_reason: str | None
+
+
+class TrialState(TypedDict, total=False):
+    """State of one trial (Researcher -> Engineer <-> launch tools -> Analyzer)."""
+
+    spec: TrialSpec
+    proposal: Proposal | None
+    program: str | None
+    verdict: Verdict | None
+    messages: Annotated[list[AnyMessage], add_messages]
+    result: EvalResult | None
+    timings: Annotated[dict[str, float], merge_dicts]
+    outcomes: Annotated[list[TrialOutcome], latest_generation]
+
+
+class TrialInput(TypedDict):
+    spec: TrialSpec
+
+
+class TrialOutput(TypedDict):
+    outcomes: Annotated[list[TrialOutcome], latest_generation]

@@ -1,0 +1,1 @@
+"""What the system knows: the node database (experience) and, later, the cognition base (priors)."""

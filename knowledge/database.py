@@ -1,0 +1,294 @@
+"""The node database: one SQLite file per run (`run.db`) holding every evaluated or rejected candidate.
+
+Nodes are append-only; the only field that changes after insert is `visits`, raised in the same transaction
+that stores a child, so parent counts can never drift from the children actually stored (UCB1 depends on it).
+Each call opens its own short-lived connection: safe from many threads and processes, and a process killed
+mid-write leaves the previous committed state (SQLite's WAL journal guarantees it).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import fields
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Protocol
+
+from knowledge.records import NODE_STATUSES, Node, NodeDraft
+
+SCHEMA_VERSION = "1"
+
+_COLUMNS: tuple[str, ...] = (
+    "id", "trial_key", "generation", "parent_ids", "name", "motivation", "program", "edit", "metrics",
+    "score", "analysis", "status", "error", "timings", "created_at", "visits",
+)
+_JSON_COLUMNS = frozenset({"parent_ids", "metrics", "timings"})
+_STATUS_LIST = ", ".join(f"'{s}'" for s in NODE_STATUSES)
+
+_TABLES = f"""
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS nodes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    trial_key TEXT NOT NULL UNIQUE,
+    generation INTEGER NOT NULL,
+    parent_ids TEXT NOT NULL,
+    name TEXT NOT NULL,
+    motivation TEXT NOT NULL,
+    program TEXT NOT NULL,
+    edit TEXT NOT NULL,
+    metrics TEXT NOT NULL,
+    score REAL,
+    analysis TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ({_STATUS_LIST})),
+    error TEXT NOT NULL,
+    timings TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    visits INTEGER NOT NULL DEFAULT 0 CHECK (visits >= 0)
+)
+"""
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS nodes_score ON nodes(score);
+CREATE INDEX IF NOT EXISTS nodes_status ON nodes(status);
+"""
+
+
+class DatabaseError(RuntimeError):
+    """The database file cannot be used (not ours, unreadable, locked too long, closed)."""
+
+
+class NodeStore(Protocol):
+    """What the loop needs from a node database; SQLite today, Postgres could follow."""
+
+    def add(self, draft: NodeDraft) -> Node: ...
+    def get(self, node_id: int) -> Node | None: ...
+    def get_by_trial_key(self, key: str) -> Node | None: ...
+    def nodes(self, status: str | None = None) -> list[Node]: ...
+    def scored(self) -> list[Node]: ...
+    def best(self) -> Node | None: ...
+    def count(self) -> int: ...
+    def counts_by_status(self) -> dict[str, int]: ...
+    def get_meta(self, key: str) -> str | None: ...
+    def set_meta(self, key: str, value: str) -> None: ...
+    def close(self) -> None: ...
+
+
+def _json_default(value: Any) -> Any:
+    """Accept numpy scalars/arrays (exactly, via `tolist`); anything else is a programmer error."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"value of type {type(value).__name__} is not JSON-serialisable")
+
+
+def _dumps(column: str, value: Any) -> str:
+    try:
+        return json.dumps(value, sort_keys=True, ensure_ascii=False, default=_json_default)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"node field {column!r} cannot be stored as JSON: {exc}") from exc
+
+
+def _row_to_node(row: sqlite3.Row) -> Node:
+    values = {c: (json.loads(row[c]) if c in _JSON_COLUMNS else row[c]) for c in _COLUMNS}
+    values["parent_ids"] = tuple(values["parent_ids"])
+    return Node(**values)
+
+
+def _draft_values(draft: NodeDraft) -> dict[str, Any]:
+    """Validate a draft and turn it into column values (JSON text for the structured fields)."""
+    if draft.status not in NODE_STATUSES:
+        raise ValueError(f"unknown node status {draft.status!r}; valid: {', '.join(NODE_STATUSES)}")
+    score = draft.score
+    if score is not None:
+        score = float(score)
+        if not math.isfinite(score):
+            raise ValueError(f"node {draft.trial_key!r} has a non-finite score ({score}); store None instead")
+    values = {f.name: getattr(draft, f.name) for f in fields(NodeDraft)}
+    values["score"] = score
+    values["parent_ids"] = [int(p) for p in draft.parent_ids]
+    for column in _JSON_COLUMNS:
+        values[column] = _dumps(column, values[column])
+    return values
+
+
+class SQLiteDatabase:
+    """Node store in one SQLite file (WAL mode). Open it with a path; it creates the schema if missing."""
+
+    def __init__(self, path: Path | str) -> None:
+        if str(path) in ("", ":memory:"):
+            raise ValueError("SQLiteDatabase needs a file path (an in-memory database would vanish per call)")
+        self.path = Path(path)
+        self._closed = False
+        if not self.path.parent.is_dir():
+            raise DatabaseError(f"cannot open database {self.path}: its directory does not exist")
+        self._initialise()
+
+    # -- connection plumbing -------------------------------------------------------------------------------
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        """A fresh connection for one call; sqlite errors become one-line DatabaseErrors naming the file."""
+        if self._closed:
+            raise DatabaseError(f"database {self.path} is closed")
+        conn: sqlite3.Connection | None = None
+        try:
+            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA busy_timeout = 30000")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            yield conn
+        except sqlite3.Error as exc:
+            raise DatabaseError(f"database {self.path}: {exc}") from exc
+        finally:
+            if conn is not None:
+                conn.close()
+
+    @staticmethod
+    @contextmanager
+    def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+        """BEGIN IMMEDIATE takes the write lock up front: concurrent writers queue instead of deadlocking."""
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            if conn.in_transaction:  # sqlite may already have rolled back (e.g. disk full)
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _initialise(self) -> None:
+        with self._connect() as conn:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]  # garbage fails here or earlier
+            if str(mode).lower() != "wal":
+                raise DatabaseError(f"database {self.path} refused WAL journal mode (got {mode!r})")
+            with self._transaction(conn):
+                self._create_schema(conn)
+
+    def _create_schema(self, conn: sqlite3.Connection) -> None:
+        """Create missing tables; refuse a file whose tables or schema version are not ours."""
+        for statement in filter(str.strip, _TABLES.split(";")):
+            conn.execute(statement)
+        columns = tuple(r["name"] for r in conn.execute("PRAGMA table_info(nodes)"))
+        if set(columns) != set(_COLUMNS):
+            raise DatabaseError(f"{self.path} has a 'nodes' table that is not ours (columns {columns})")
+        for statement in filter(str.strip, _INDEXES.split(";")):
+            conn.execute(statement)
+        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if row is None:
+            conn.execute("INSERT INTO meta(key, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+        elif row["value"] != SCHEMA_VERSION:
+            raise DatabaseError(
+                f"{self.path} has schema version {row['value']}; this code reads version {SCHEMA_VERSION}"
+            )
+
+    # -- writes --------------------------------------------------------------------------------------------
+
+    def add(self, draft: NodeDraft) -> Node:
+        """Store a node once per trial_key; a repeat returns the stored node and changes nothing.
+
+        Raises ValueError for an invalid draft (unknown status, non-finite score, unknown parent id).
+        """
+        values = _draft_values(draft)
+        values["created_at"] = time.time()
+        names = list(values)
+        sql = f"INSERT INTO nodes ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+        with self._connect() as conn:
+            with self._transaction(conn):
+                existing = self._fetch_one(conn, "WHERE trial_key = ?", (draft.trial_key,))
+                if existing is not None:
+                    return existing
+                parents = sorted(set(draft.parent_ids))
+                if parents:
+                    marks = ", ".join("?" * len(parents))
+                    rows = conn.execute(f"SELECT id FROM nodes WHERE id IN ({marks})", parents)
+                    found = {r[0] for r in rows}
+                    missing = [p for p in parents if p not in found]
+                    if missing:
+                        raise ValueError(f"node {draft.trial_key!r} names unknown parent ids {missing}")
+                cursor = conn.execute(sql, [values[n] for n in names])
+                node_id = cursor.lastrowid
+                if draft.parent_ids:
+                    conn.execute("UPDATE nodes SET visits = visits + 1 WHERE id = ?", (draft.parent_ids[0],))
+                stored = self._fetch_one(conn, "WHERE id = ?", (node_id,))
+        if stored is None:
+            raise DatabaseError(f"database {self.path}: node {draft.trial_key!r} vanished right after insert")
+        return stored
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Record one run-level fact (seed, task name, ...); overwrites the previous value of `key`."""
+        with self._connect() as conn, self._transaction(conn):
+            conn.execute(
+                "INSERT INTO meta(key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    # -- reads ---------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _fetch_one(conn: sqlite3.Connection, where: str, params: tuple[Any, ...]) -> Node | None:
+        row = conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM nodes {where}", params).fetchone()
+        return None if row is None else _row_to_node(row)
+
+    def _select(self, where: str = "", params: tuple[Any, ...] = ()) -> list[Node]:
+        with self._connect() as conn:
+            rows = conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM nodes {where}", params).fetchall()
+        return [_row_to_node(r) for r in rows]
+
+    def get(self, node_id: int) -> Node | None:
+        found = self._select("WHERE id = ?", (node_id,))
+        return found[0] if found else None
+
+    def get_by_trial_key(self, key: str) -> Node | None:
+        found = self._select("WHERE trial_key = ?", (key,))
+        return found[0] if found else None
+
+    def nodes(self, status: str | None = None) -> list[Node]:
+        """All nodes (or those with one status), oldest first."""
+        if status is None:
+            return self._select("ORDER BY id")
+        if status not in NODE_STATUSES:
+            raise ValueError(f"unknown node status {status!r}; valid: {', '.join(NODE_STATUSES)}")
+        return self._select("WHERE status = ? ORDER BY id", (status,))
+
+    def scored(self) -> list[Node]:
+        """Nodes a sampler may pick as parents: status ok with a score, oldest first."""
+        return self._select("WHERE status = 'ok' AND score IS NOT NULL ORDER BY id")
+
+    def best(self) -> Node | None:
+        """Highest-scoring ok node; among equal scores the oldest one."""
+        found = self._select("WHERE status = 'ok' AND score IS NOT NULL ORDER BY score DESC, id ASC LIMIT 1")
+        return found[0] if found else None
+
+    def count(self) -> int:
+        with self._connect() as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM nodes").fetchone()[0])
+
+    def counts_by_status(self) -> dict[str, int]:
+        """Count per status, every known status present (0 when none), in NODE_STATUSES order."""
+        with self._connect() as conn:
+            rows = conn.execute("SELECT status, COUNT(*) FROM nodes GROUP BY status").fetchall()
+        found = {r[0]: int(r[1]) for r in rows}
+        return {s: found.get(s, 0) for s in NODE_STATUSES}
+
+    def get_meta(self, key: str) -> str | None:
+        with self._connect() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    # -- lifecycle -----------------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Mark closed; connections are per call, so there is nothing left open to release."""
+        self._closed = True
+
+    def __enter__(self) -> SQLiteDatabase:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

@@ -1,0 +1,1 @@
+"""Built-in research tasks (one folder each) and the task loader."""

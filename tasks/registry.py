@@ -1,0 +1,37 @@
+"""Find tasks by name or folder: the built-in ones live next to this file, one folder each.
+
+A built-in name wins over a folder of the same name in the working directory; write `./name` to load the
+folder instead.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tasks.spec import TaskError, TaskSpec, load_task_dir
+
+BUILTIN_DIR: Path = Path(__file__).parent
+
+
+def builtin_tasks() -> list[str]:
+    """Names of the built-in tasks (subfolders holding a task.yaml), sorted."""
+    return sorted(p.name for p in BUILTIN_DIR.iterdir() if (p / "task.yaml").is_file())
+
+
+def load_task(name_or_path: str | Path) -> TaskSpec:
+    """Load a built-in task by name, or a task folder by path (absolute or relative to the working directory).
+
+    Raises `TaskError` (one line) for an unknown name or an invalid folder.
+    """
+    text = str(name_or_path)
+    builtin = builtin_tasks()
+    if isinstance(name_or_path, str) and text in builtin:
+        return load_task_dir(BUILTIN_DIR / text)
+    path = Path(name_or_path).expanduser()
+    if isinstance(name_or_path, Path) or path.exists() or _looks_like_path(text):
+        return load_task_dir(path)
+    raise TaskError(f"unknown task {text!r} (built-in: {', '.join(builtin)}; or give a task folder path)")
+
+
+def _looks_like_path(text: str) -> bool:
+    return "/" in text or "\\" in text or text.startswith((".", "~"))

@@ -1,0 +1,107 @@
+"""The task contract: `task.yaml` parsed into a validated, frozen `TaskSpec`.
+
+A task folder holds `task.yaml`, the initial program (with EVOLVE-BLOCK markers), an evaluator and optional
+`knowledge/` notes. Paths in `task.yaml` are relative to the folder (they may point outside it, so variants can
+share one evaluator).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class TaskError(ValueError):
+    """A task cannot be loaded; the message is one line naming what is wrong."""
+
+
+class TaskSpec(BaseModel):
+    """A research task.
+
+    Attributes:
+        name: short identifier, used in run directory names.
+        description: the research brief a Researcher reads.
+        root: the task folder.
+        initial_program: the program evolution starts from.
+        evaluator: Python file exposing `evaluate(program_path) -> dict` (optional `evaluate_stage1`).
+        evaluator_command: alternative to `evaluator`: a shell command run in the experiment's work dir that
+            writes `results.json`; `{program}` is replaced by the program path.
+        timeout_s: wall-clock limit of one evaluation.
+        memory_mb: address-space limit of one evaluation.
+        stage1_threshold: with `evaluate_stage1`, candidates scoring below it skip the full evaluation.
+        params: task parameters handed to the evaluator (env `ASI_EVOLVE_TASK_PARAMS`, JSON).
+        steps: default step budget of `asi-evolve run`.
+        sampler: default parent sampler.
+        target_score: stop once a node reaches it.
+        reference_score / reference_label: a known result to show next to ours (e.g. the best known packing).
+        knowledge_dir: notes of human prior knowledge for this task.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1)
+    description: str = Field(min_length=1)
+    root: Path
+    initial_program: Path
+    evaluator: Path | None = None
+    evaluator_command: str | None = None
+    timeout_s: float = Field(default=60.0, gt=0)
+    memory_mb: int = Field(default=2048, gt=0)
+    stage1_threshold: float | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    steps: int = Field(default=40, ge=1)
+    sampler: str = "ucb1"
+    target_score: float | None = None
+    reference_score: float | None = None
+    reference_label: str = ""
+    knowledge_dir: Path | None = None
+
+    @model_validator(mode="after")
+    def _check_files(self) -> TaskSpec:
+        if (self.evaluator is None) == (self.evaluator_command is None):
+            raise ValueError("set exactly one of 'evaluator' and 'evaluator_command'")
+        if not self.initial_program.is_file():
+            raise ValueError(f"initial program not found: {self.initial_program}")
+        if self.evaluator is not None and not self.evaluator.is_file():
+            raise ValueError(f"evaluator not found: {self.evaluator}")
+        return self
+
+
+_PATH_KEYS = ("initial_program", "evaluator", "knowledge_dir")
+
+
+def load_task_dir(folder: Path) -> TaskSpec:
+    """Parse `folder/task.yaml`; raise `TaskError` with a one-line reason when anything is wrong."""
+    folder = Path(folder).resolve()
+    manifest = folder / "task.yaml"
+    if not folder.is_dir():
+        raise TaskError(f"task folder not found: {folder}")
+    if not manifest.is_file():
+        raise TaskError(f"not a task folder (no task.yaml): {folder}")
+    try:
+        raw = yaml.safe_load(manifest.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise TaskError(f"{manifest}: invalid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(raw, dict):
+        raise TaskError(f"{manifest}: expected a mapping at top level")
+    data = dict(raw)
+    data.setdefault("name", folder.name)
+    data.setdefault("initial_program", "initial_program.py")
+    if "evaluator_command" not in data:
+        data.setdefault("evaluator", "evaluator.py")
+    if "knowledge_dir" not in data and (folder / "knowledge").is_dir():
+        data["knowledge_dir"] = "knowledge"
+    for key in _PATH_KEYS:
+        if data.get(key) is not None:
+            data[key] = (folder / str(data[key])).resolve()
+    data["root"] = folder
+    try:
+        return TaskSpec(**data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "task"
+        msg = err["msg"].removeprefix("Value error, ")
+        raise TaskError(f"{manifest}: {where}: {msg}") from None

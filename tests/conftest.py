@@ -1,0 +1,60 @@
+"""Shared fixtures: a tiny real task (fast evaluator) and offline-safe environment settings."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("LANGGRAPH_STRICT_MSGPACK", "true")
+os.environ.setdefault("LANGGRAPH_CLI_NO_ANALYTICS", "1")
+os.environ.setdefault("LANGGRAPH_NO_VERSION_CHECK", "1")
+
+TINY_PROGRAM = textwrap.dedent(
+    """\
+    # A one-parameter program: the score is -(x - 3)^2, best at x = 3.
+    # EVOLVE-BLOCK-START
+    X = 1.0
+    Y = 2
+
+
+    def value():
+        return X
+    # EVOLVE-BLOCK-END
+
+
+    if __name__ == "__main__":
+        print(value())
+    """
+)
+
+TINY_EVALUATOR = textwrap.dedent(
+    """\
+    import importlib.util
+
+
+    def evaluate(program_path):
+        spec = importlib.util.spec_from_file_location("candidate", program_path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        x = float(module.value())
+        return {"combined_score": -(x - 3.0) ** 2, "x": x}
+    """
+)
+
+
+def write_tiny_task(folder: Path, **yaml_extra: object) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "initial_program.py").write_text(TINY_PROGRAM)
+    (folder / "evaluator.py").write_text(TINY_EVALUATOR)
+    lines = ["name: tiny", "description: Move X towards 3.", "timeout_s: 20", "steps: 5", "sampler: greedy"]
+    lines += [f"{k}: {v}" for k, v in yaml_extra.items()]
+    (folder / "task.yaml").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+@pytest.fixture
+def tiny_task(tmp_path: Path) -> Path:
+    return write_tiny_task(tmp_path / "tiny_task")

@@ -1,0 +1,79 @@
+"""`langgraph dev` serves the graph (what Studio talks to): one short loop through the HTTP API."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from langgraph_sdk import get_sync_client
+
+from knowledge.database import SQLiteDatabase
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def dev_server(tmp_path: Path):
+    port = free_port()
+    env = dict(os.environ, LANGGRAPH_CLI_NO_ANALYTICS="1", LANGGRAPH_NO_VERSION_CHECK="1",
+               LANGGRAPH_STRICT_MSGPACK="true")
+    log = (tmp_path / "server.log").open("w")
+    binary = Path(sys.executable).parent / "langgraph"
+    proc = subprocess.Popen(
+        [str(binary), "dev", "--no-browser", "--no-reload", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            if proc.poll() is not None:
+                pytest.fail(f"langgraph dev exited: {(tmp_path / 'server.log').read_text()[-2000:]}")
+            try:
+                if httpx.get(f"{url}/ok", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        else:
+            pytest.fail(f"langgraph dev did not start: {(tmp_path / 'server.log').read_text()[-2000:]}")
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+
+
+def test_langgraph_dev_runs_a_short_loop(dev_server: str, tmp_path: Path) -> None:
+    client = get_sync_client(url=dev_server)
+    assistants = client.assistants.search(graph_id="asi_evolve")
+    assert assistants, "the graph is not registered"
+    thread = client.threads.create()
+    run_dir = tmp_path / "studio-run"
+    state = client.runs.wait(
+        thread["thread_id"], "asi_evolve",
+        input={"max_steps": 3},
+        context={"task": "circle_packing", "run_dir": str(run_dir), "seed": 1},
+    )
+    assert state["steps"] == 3, state
+    assert state["stop_reason"].startswith("step budget reached")
+    nodes = SQLiteDatabase(run_dir / "run.db").nodes()
+    assert len(nodes) == 4 and nodes[0].status == "ok"
+    assert state["best_score"] == max(n.score for n in nodes if n.score is not None)

@@ -1,0 +1,284 @@
+"""The node database keeps every field exactly, counts visits once per child, survives threads and kill -9."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import pytest
+
+from knowledge.database import DatabaseError, NodeStore, SQLiteDatabase
+from knowledge.records import NODE_STATUSES, Node, NodeDraft
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def draft(key: str, score: float | None = 1.0, parents: tuple[int, ...] = (), **changes: object) -> NodeDraft:
+    base = NodeDraft(
+        trial_key=key,
+        generation=len(parents),
+        parent_ids=parents,
+        name=f"cand {key}",
+        motivation="because",
+        program="x = 1\n",
+        edit="",
+        metrics={"combined_score": score},
+        score=score,
+        analysis="fine",
+        status="ok" if score is not None else "failed",
+    )
+    return replace(base, **changes)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> SQLiteDatabase:
+    return SQLiteDatabase(tmp_path / "run.db")
+
+
+def test_round_trip_keeps_every_field_exactly(db: SQLiteDatabase) -> None:
+    root = db.add(draft("g0"))
+    program = "# ünïcødé 🧪 — 数学\n" + "y = 0.1 + 0.2  # x\n" * (1_000_000 // 19)
+    assert len(program) > 1_000_000
+    full = NodeDraft(
+        trial_key="g1.0",
+        generation=1,
+        parent_ids=(root.id,),
+        name="Σ packing ✓",
+        motivation="multi\nline\tmotivation with 'quotes' and \"double\"",
+        program=program,
+        edit="<<<<<<< SEARCH\nx\n=======\ny\n>>>>>>> REPLACE\n",
+        metrics={"combined_score": 0.1 + 0.2, "nested": {"list": [1, 2.5, "z", None], "deep": {"k": True}}},
+        score=0.1 + 0.2,
+        analysis="análisis " * 1000,
+        status="ok",
+        error="",
+        timings={"propose_s": 1e-9, "eval_s": 12345.678901234567},
+    )
+    stored = db.add(full)
+    assert stored.id == root.id + 1 and stored.visits == 0 and stored.created_at > 0
+    expected = Node(**asdict(full), id=stored.id, created_at=stored.created_at, visits=0)
+    assert stored == expected
+    assert db.get(stored.id) == expected
+    assert db.get_by_trial_key("g1.0") == expected
+    assert db.get(stored.id).score == 0.30000000000000004  # float64 stored exactly
+    assert db.get(999) is None and db.get_by_trial_key("nope") is None
+
+
+def test_non_finite_score_and_unknown_status_are_rejected(db: SQLiteDatabase) -> None:
+    for bad in (float("nan"), float("inf"), float("-inf")):
+        with pytest.raises(ValueError, match="non-finite"):
+            db.add(draft("bad", score=bad))
+    with pytest.raises(ValueError, match="unknown node status 'weird'"):
+        db.add(draft("bad", status="weird"))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="unknown parent ids \\[42\\]"):
+        db.add(draft("orphan", parents=(42,)))
+    assert db.count() == 0
+
+
+def test_check_constraint_guards_status_even_below_the_python_layer(db: SQLiteDatabase) -> None:
+    conn = sqlite3.connect(db.path)
+    with pytest.raises(sqlite3.IntegrityError, match="CHECK constraint failed"):
+        with conn:
+            conn.execute(
+                "INSERT INTO nodes (trial_key, generation, parent_ids, name, motivation, program, edit,"
+                " metrics, score, analysis, status, error, timings, created_at) "
+                "VALUES ('k', 0, '[]', '', '', '', '', '{}', NULL, '', 'weird', '', '{}', 0)"
+            )
+    conn.close()
+    assert db.count() == 0
+
+
+def test_add_is_idempotent_on_trial_key(db: SQLiteDatabase) -> None:
+    root = db.add(draft("g0"))
+    child = db.add(draft("g1.0", parents=(root.id,)))
+    again = db.add(draft("g1.0", score=99.0, parents=(root.id,), name="different"))
+    assert again == child
+    assert db.count() == 2
+    assert db.get(root.id).visits == 1
+
+
+def test_visits_rise_once_per_stored_child_of_the_first_parent(db: SQLiteDatabase) -> None:
+    a = db.add(draft("a"))
+    b = db.add(draft("b"))
+    for i in range(3):
+        db.add(draft(f"a-child{i}", parents=(a.id, b.id)))  # b is an inspiration: no visit
+    db.add(draft("b-child", parents=(b.id,)))
+    assert (db.get(a.id).visits, db.get(b.id).visits) == (3, 1)
+    assert db.add(draft("a")).visits == 3  # the repeat returns the current stored node
+
+
+def test_queries_filter_order_and_count(db: SQLiteDatabase) -> None:
+    db.add(draft("s1", score=0.5))
+    db.add(draft("f1", score=None, status="failed", error="boom"))
+    db.add(draft("s2", score=0.9))
+    db.add(draft("t1", score=None, status="timeout"))
+    db.add(draft("s3", score=0.9))
+    db.add(draft("odd", score=5.0, status="vetoed"))  # a score on a non-ok node never counts as scored
+    assert [n.trial_key for n in db.nodes()] == ["s1", "f1", "s2", "t1", "s3", "odd"]
+    assert [n.trial_key for n in db.nodes("failed")] == ["f1"]
+    assert [n.trial_key for n in db.scored()] == ["s1", "s2", "s3"]
+    assert db.best().trial_key == "s2"  # tie on 0.9 -> lowest id
+    assert db.count() == 6
+    counts = db.counts_by_status()
+    assert list(counts) == list(NODE_STATUSES)
+    assert counts == {"ok": 3, "failed": 1, "timeout": 1, "invalid": 0, "unappliable": 0, "vetoed": 1}
+    with pytest.raises(ValueError, match="unknown node status"):
+        db.nodes("bogus")
+
+
+def test_empty_database(db: SQLiteDatabase) -> None:
+    assert db.best() is None and db.scored() == [] and db.nodes() == [] and db.count() == 0
+    assert sum(db.counts_by_status().values()) == 0
+
+
+def test_meta_values_overwrite_and_persist(tmp_path: Path) -> None:
+    with SQLiteDatabase(tmp_path / "run.db") as db:
+        assert db.get_meta("seed") is None
+        db.set_meta("seed", "1")
+        db.set_meta("seed", "7")
+        db.set_meta("task", "circle_packing ✓")
+    reopened = SQLiteDatabase(tmp_path / "run.db")
+    assert reopened.get_meta("seed") == "7" and reopened.get_meta("task") == "circle_packing ✓"
+    assert reopened.get_meta("schema_version") == "1"
+
+
+def test_reopen_sees_everything_and_uses_wal(tmp_path: Path) -> None:
+    path = tmp_path / "run.db"
+    with SQLiteDatabase(path) as db:
+        root = db.add(draft("g0", score=0.25))
+        child = db.add(draft("g1", score=0.75, parents=(root.id,)))
+    with pytest.raises(DatabaseError, match="closed"):
+        db.count()
+    again = SQLiteDatabase(path)
+    assert again.nodes() == [replace(root, visits=1), child]
+    assert again.best() == child
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    conn.close()
+
+
+def test_store_satisfies_the_protocol(db: SQLiteDatabase) -> None:
+    store: NodeStore = db
+    assert store.count() == 0
+
+
+def test_garbage_file_is_refused_in_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "run.db"
+    path.write_bytes(os.urandom(4096))
+    with pytest.raises(DatabaseError) as info:
+        SQLiteDatabase(path)
+    message = str(info.value)
+    assert "\n" not in message and str(path) in message and "not a database" in message
+
+
+def test_foreign_database_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "other.db"
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("CREATE TABLE nodes (id INTEGER PRIMARY KEY, label TEXT)")
+    conn.close()
+    with pytest.raises(DatabaseError, match="not ours"):
+        SQLiteDatabase(path)
+
+
+def test_missing_directory_and_memory_paths_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(DatabaseError, match="directory does not exist"):
+        SQLiteDatabase(tmp_path / "nope" / "run.db")
+    with pytest.raises(ValueError, match="file path"):
+        SQLiteDatabase(":memory:")
+
+
+def test_concurrent_adds_from_threads(tmp_path: Path) -> None:
+    path = tmp_path / "run.db"
+    db = SQLiteDatabase(path)
+    root = db.add(draft("root"))
+    errors: list[BaseException] = []
+
+    def worker(t: int) -> None:
+        other = SQLiteDatabase(path) if t % 2 else db  # shared object and separate objects alike
+        try:
+            for i in range(25):
+                db_key = f"t{t}.{i}"
+                other.add(draft(db_key, score=float(i), parents=(root.id,)))
+                other.add(draft(f"t{(t + 1) % 4}.{i}", score=float(i), parents=(root.id,)))  # races a twin
+        except BaseException as exc:  # reported to the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert errors == []
+    assert db.count() == 1 + 4 * 25
+    assert db.get(root.id).visits == 4 * 25  # one visit per stored child, none for the repeated keys
+    ids = [n.id for n in db.nodes()]
+    assert ids == sorted(set(ids))
+
+
+_CRASH_CHILD = """
+import sys
+from knowledge.database import SQLiteDatabase
+from knowledge.records import NodeDraft
+db = SQLiteDatabase(sys.argv[1])
+root = db.add(NodeDraft("root", 0, (), "root", "m", "p", "", {}, 0.0, "", "ok"))
+i = 0
+while True:
+    program = str(i) * 200_000
+    db.add(NodeDraft(f"k{i}", 1, (root.id,), "n", "m", program, "e", {"i": i, "len": len(program)},
+                     float(i), "a", "ok"))
+    print(i, flush=True)
+    i += 1
+"""
+
+
+@pytest.mark.parametrize("delay_s", [0.0, 0.013, 0.05])
+def test_kill_9_mid_write_leaves_a_consistent_database(tmp_path: Path, delay_s: float) -> None:
+    path = tmp_path / "run.db"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _CRASH_CHILD, str(path)], stdout=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if int(line) >= 15:
+                break
+        threading.Event().wait(delay_s)  # land at different points of the next write
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    assert proc.returncode == -signal.SIGKILL
+
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    conn.close()
+    db = SQLiteDatabase(path)
+    children = [n for n in db.nodes() if n.trial_key != "root"]
+    assert len(children) >= 16
+    for n in children:
+        i = n.metrics["i"]
+        assert n.trial_key == f"k{i}" and n.program == str(i) * 200_000 and n.score == float(i)
+        assert len(n.program) == n.metrics["len"]
+    assert [n.metrics["i"] for n in children] == list(range(len(children)))
+    assert db.get_by_trial_key("root").visits == len(children)  # insert and visit landed together
+    db.add(draft("after-crash"))
+    assert db.count() == len(children) + 2
+
+
+def test_json_columns_are_stored_with_sorted_keys(db: SQLiteDatabase) -> None:
+    db.add(draft("j", metrics={"b": 1, "a": {"d": 2, "c": 3}}, timings={"z": 1.0, "y": 2.0}))
+    conn = sqlite3.connect(db.path)
+    metrics, timings = conn.execute("SELECT metrics, timings FROM nodes").fetchone()
+    conn.close()
+    assert metrics == json.dumps({"a": {"c": 3, "d": 2}, "b": 1}) and timings == '{"y": 2.0, "z": 1.0}'
+    with pytest.raises(ValueError, match="'metrics' cannot be stored as JSON"):
+        db.add(draft("bad-json", metrics={"obj": object()}))

@@ -1,0 +1,1 @@
+"""What the Engineer runs: edit application, the sandbox and experiment launchers."""
