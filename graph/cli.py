@@ -35,7 +35,7 @@ from tools.executors import LocalExecutor
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="ASI-Evolve: a closed learn -> design -> experiment -> analyze research loop.")
-out = Console(markup=False, highlight=False)
+out = Console(markup=False, highlight=False, soft_wrap=True)
 err = Console(stderr=True)
 USER_ERRORS = (TaskError, RunError, DatabaseError, ValueError, FileNotFoundError)
 

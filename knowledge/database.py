@@ -21,13 +21,14 @@ from typing import Any, Protocol
 
 from knowledge.records import NODE_STATUSES, Node, NodeDraft
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 
 _COLUMNS: tuple[str, ...] = (
     "id", "trial_key", "generation", "parent_ids", "name", "motivation", "program", "edit", "metrics",
-    "score", "analysis", "status", "error", "timings", "created_at", "visits",
+    "score", "analysis", "status", "error", "timings", "created_at", "visits", "island", "cognition_ids",
+    "novelty_rejections",
 )
-_JSON_COLUMNS = frozenset({"parent_ids", "metrics", "timings"})
+_JSON_COLUMNS = frozenset({"parent_ids", "metrics", "timings", "cognition_ids"})
 _STATUS_LIST = ", ".join(f"'{s}'" for s in NODE_STATUSES)
 
 _TABLES = f"""
@@ -48,7 +49,10 @@ CREATE TABLE IF NOT EXISTS nodes (
     error TEXT NOT NULL,
     timings TEXT NOT NULL,
     created_at REAL NOT NULL,
-    visits INTEGER NOT NULL DEFAULT 0 CHECK (visits >= 0)
+    visits INTEGER NOT NULL DEFAULT 0 CHECK (visits >= 0),
+    island INTEGER,
+    cognition_ids TEXT NOT NULL DEFAULT '[]',
+    novelty_rejections INTEGER NOT NULL DEFAULT 0
 )
 """
 _INDEXES = """
@@ -68,6 +72,11 @@ class NodeStore(Protocol):
     def get(self, node_id: int) -> Node | None: ...
     def get_by_trial_key(self, key: str) -> Node | None: ...
     def nodes(self, status: str | None = None) -> list[Node]: ...
+    def nodes_since(self, after_id: int) -> list[Node]: ...
+    def nodes_since(self, after_id: int) -> list[Node]:
+        """Nodes with id > after_id, oldest first: how samplers catch up incrementally."""
+        return self._select("WHERE id > ? ORDER BY id", (after_id,))
+
     def scored(self) -> list[Node]: ...
     def best(self) -> Node | None: ...
     def count(self) -> int: ...
@@ -94,6 +103,7 @@ def _dumps(column: str, value: Any) -> str:
 def _row_to_node(row: sqlite3.Row) -> Node:
     values = {c: (json.loads(row[c]) if c in _JSON_COLUMNS else row[c]) for c in _COLUMNS}
     values["parent_ids"] = tuple(values["parent_ids"])
+    values["cognition_ids"] = tuple(values["cognition_ids"])
     return Node(**values)
 
 
@@ -109,6 +119,7 @@ def _draft_values(draft: NodeDraft) -> dict[str, Any]:
     values = {f.name: getattr(draft, f.name) for f in fields(NodeDraft)}
     values["score"] = score
     values["parent_ids"] = [int(p) for p in draft.parent_ids]
+    values["cognition_ids"] = [int(i) for i in draft.cognition_ids]
     for column in _JSON_COLUMNS:
         values[column] = _dumps(column, values[column])
     return values
@@ -253,6 +264,10 @@ class SQLiteDatabase:
         if status not in NODE_STATUSES:
             raise ValueError(f"unknown node status {status!r}; valid: {', '.join(NODE_STATUSES)}")
         return self._select("WHERE status = ? ORDER BY id", (status,))
+
+    def nodes_since(self, after_id: int) -> list[Node]:
+        """Nodes with id > after_id, oldest first: how samplers catch up incrementally."""
+        return self._select("WHERE id > ? ORDER BY id", (after_id,))
 
     def scored(self) -> list[Node]:
         """Nodes a sampler may pick as parents: status ok with a score, oldest first."""

@@ -27,6 +27,9 @@ class NodeDraft:
         status: ok / failed / timeout / invalid / unappliable / vetoed.
         error: one-line reason when status is not ok.
         timings: seconds per phase, e.g. {"propose_s": .., "eval_s": ..}.
+        island: the island the node belongs to (island sampler), else None.
+        cognition_ids: ids of the cognition items retrieved into its Researcher prompt (provenance).
+        novelty_rejections: proposals sent back to the Researcher as too similar to existing nodes.
     """
 
     trial_key: str
@@ -42,6 +45,9 @@ class NodeDraft:
     status: NodeStatus
     error: str = ""
     timings: dict[str, float] = field(default_factory=dict)
+    island: int | None = None
+    cognition_ids: tuple[int, ...] = ()
+    novelty_rejections: int = 0
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from knowledge.database import DatabaseError, NodeStore, SQLiteDatabase
+from knowledge.database import SCHEMA_VERSION, DatabaseError, NodeStore, SQLiteDatabase
 from knowledge.records import NODE_STATUSES, Node, NodeDraft
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -146,7 +146,7 @@ def test_meta_values_overwrite_and_persist(tmp_path: Path) -> None:
         db.set_meta("task", "circle_packing ✓")
     reopened = SQLiteDatabase(tmp_path / "run.db")
     assert reopened.get_meta("seed") == "7" and reopened.get_meta("task") == "circle_packing ✓"
-    assert reopened.get_meta("schema_version") == "1"
+    assert reopened.get_meta("schema_version") == SCHEMA_VERSION
 
 
 def test_reopen_sees_everything_and_uses_wal(tmp_path: Path) -> None:
