@@ -12,6 +12,7 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 RAY_AUTH_MO
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0  # first: the CPU wheel; an unpinned torch pulls a CUDA build
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 

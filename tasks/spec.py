@@ -8,7 +8,7 @@ share one evaluator).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -16,6 +16,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 class TaskError(ValueError):
     """A task cannot be loaded; the message is one line naming what is wrong."""
+
+
+class Objective(BaseModel):
+    """One metric of a multi-objective task and whether larger or smaller is better."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1)
+    goal: Literal["max", "min"] = "max"
 
 
 class TaskSpec(BaseModel):
@@ -35,6 +44,8 @@ class TaskSpec(BaseModel):
         params: task parameters handed to the evaluator (env `ASI_EVOLVE_TASK_PARAMS`, JSON).
         steps: default step budget of `asi-evolve run`.
         sampler: default parent sampler.
+        sampler_params: keyword arguments of the sampler (e.g. MAP-Elites features, island count).
+        objectives: for multi-objective tasks, metrics to optimise, each {name, goal: max|min} (Pareto sampler).
         target_score: stop once a node reaches it.
         reference_score / reference_label: a known result to show next to ours (e.g. the best known packing).
         knowledge_dir: notes of human prior knowledge for this task.
@@ -54,6 +65,8 @@ class TaskSpec(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     steps: int = Field(default=40, ge=1)
     sampler: str = "ucb1"
+    sampler_params: dict[str, Any] = Field(default_factory=dict)
+    objectives: list[Objective] = Field(default_factory=list)
     target_score: float | None = None
     reference_score: float | None = None
     reference_label: str = ""
