@@ -12,7 +12,7 @@ import time
 from langgraph.runtime import Runtime
 
 from agents.base import Analysis, Outcome, Proposal
-from agents.researcher import one_line
+from agents.researcher import one_line, research_seed
 from graph.context import Context
 from graph.services import ServiceProvider, Services
 from graph.state import TrialOutcome, TrialState
@@ -24,10 +24,41 @@ def _outcome_of(node: Node) -> TrialOutcome:
     return TrialOutcome(node.trial_key, node.generation, node.id, node.status, node.score, node.error)
 
 
-def _with_insights(analysis: Analysis) -> str:
-    if not analysis.insights:
-        return analysis.text
-    return analysis.text + "\n\nInsights:\n" + "\n".join(f"- {i}" for i in analysis.insights)
+def raw_log(outcome: Outcome, stdout: str) -> Analysis:
+    """What the Researcher reads when the Analyzer is switched off (ablation): the raw facts and logs."""
+    metrics = json.dumps(outcome.metrics, sort_keys=True)
+    parts = [f"status {outcome.status}, score {outcome.score}", f"metrics: {metrics}"]
+    if outcome.error:
+        parts.append(f"error: {outcome.error}")
+    if stdout.strip():
+        parts.append("stdout:\n" + stdout.rstrip())
+    if outcome.stderr_tail.strip():
+        parts.append("stderr:\n" + outcome.stderr_tail.rstrip())
+    return Analysis(text="\n".join(parts))
+
+
+def judged(services: Services, key: str, program: str, score: float, metrics: dict, parent: Node | None):
+    """Blend the LLM judge's rating into the metric score; a failed judge call leaves the score unchanged.
+
+    The judge's normalised rating is mapped onto the range the run's scores span (parent to best, this node
+    included), so the judge moves a score by at most `weight` times that range.
+    """
+    judge = services.judge
+    rating = judge.judge(program, metrics, services.task.description, key=f"{key}:judge")
+    best = services.db.best()
+    scores = [score] + [n.score for n in (parent, best) if n is not None and n.score is not None]
+    blended = judge.blend(score, rating, (min(scores), max(scores)))
+    return blended, {**metrics, "metric_score": score, "judge_score": rating}
+
+
+def write_back(services: Services, node: Node) -> None:
+    """The node's insights become cognition items (origin analyzer); near-duplicates are skipped."""
+    if services.cognition is None or not node.insights:
+        return
+    for insight in node.insights:
+        services.cognition.add(insight, source=f"node {node.id}", tags=("insight", services.task.name),
+                               origin="analyzer", node_id=node.id,
+                               dedup_threshold=services.context.dedup_threshold)
 
 
 def _write_node_files(services: Services, key: str, node: Node, result: EvalResult | None) -> None:
@@ -47,7 +78,8 @@ def make_analyzer_node(provider: ServiceProvider):
         spec = state["spec"]
         db = services.db
         stored = db.get_by_trial_key(spec.key)
-        if stored is not None:
+        if stored is not None:  # a re-run after a crash: finish what the first run may not have
+            write_back(services, stored)
             return {"outcomes": [_outcome_of(stored)]}
 
         proposal = state.get("proposal") or Proposal(name="(no proposal)", motivation="", edit="")
@@ -61,6 +93,9 @@ def make_analyzer_node(provider: ServiceProvider):
         else:
             status, score, metrics, error, stderr = "failed", None, {}, "the experiment produced no result", ""
 
+        parent = db.get(spec.parent_id) if spec.parent_id is not None else None
+        if status == "ok" and score is not None and services.judge is not None:
+            score, metrics = judged(services, spec.key, state.get("program") or "", score, metrics, parent)
         outcome = Outcome(
             proposal=proposal,
             status=status,
@@ -68,14 +103,17 @@ def make_analyzer_node(provider: ServiceProvider):
             metrics=metrics,
             error=error,
             stderr_tail=stderr,
-            parent=db.get(spec.parent_id) if spec.parent_id is not None else None,
+            parent=parent,
             best=db.get(spec.best_id) if spec.best_id is not None else None,
         )
         started = time.perf_counter()
-        try:
-            analysis = services.analyzer.analyze(outcome)
-        except Exception as exc:  # the node is stored even when its analysis fails
-            analysis = Analysis(text=one_line(f"analysis failed: {type(exc).__name__}: {exc}"))
+        if not services.context.use_analyzer:
+            analysis = raw_log(outcome, result.stdout_tail if result else "")
+        else:
+            try:
+                analysis = services.analyzer.analyze(outcome)
+            except Exception as exc:  # the node is stored even when its analysis fails
+                analysis = Analysis(text=one_line(f"analysis failed: {type(exc).__name__}: {exc}"))
         timings = {**state.get("timings", {}), "analyze_s": time.perf_counter() - started}
 
         parent_ids = () if spec.parent_id is None else (spec.parent_id, *spec.inspiration_ids)
@@ -90,13 +128,22 @@ def make_analyzer_node(provider: ServiceProvider):
                 edit="" if spec.parent_id is None else proposal.edit,
                 metrics=metrics,
                 score=score if status == "ok" else None,
-                analysis=_with_insights(analysis),
+                analysis=analysis.text,
                 status=status,  # type: ignore[arg-type]
                 error=error,
                 timings=timings,
+                island=spec.island,
+                cognition_ids=spec.cognition_ids,
+                novelty_rejections=state.get("novelty_rejections", 0),
+                insights=tuple(analysis.insights),
+                attempts=tuple(state.get("attempts") or ()),
             )
         )
         _write_node_files(services, spec.key, node, result)
+        write_back(services, node)
+        if services.llm is not None and parent is not None and parent.score is not None:
+            gain = max(0.0, (node.score if node.score is not None else parent.score) - parent.score)
+            services.llm.reward_trial(research_seed(services, spec.key, state.get("novelty_rejections", 0)), gain)
         return {"outcomes": [_outcome_of(node)]}
 
     return analyzer

@@ -27,7 +27,11 @@ class Proposal:
 
 @dataclass(frozen=True)
 class ResearchContext:
-    """Everything a Researcher may read to design one candidate."""
+    """Everything a Researcher may read to design one candidate.
+
+    `insights` are the retrieved cognition items (priors and distilled lessons); `feedback` says why earlier
+    proposals of this trial were sent back (e.g. too similar to an existing node).
+    """
 
     task_name: str
     task_description: str
@@ -35,6 +39,7 @@ class ResearchContext:
     inspirations: tuple[Node, ...] = ()
     insights: tuple[str, ...] = ()
     seed: str = "0"
+    feedback: tuple[str, ...] = ()
 
 
 class Researcher(Protocol):

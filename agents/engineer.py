@@ -15,7 +15,7 @@ from langgraph.runtime import Runtime
 from agents.base import Proposal
 from agents.researcher import one_line
 from graph.context import Context
-from graph.services import ServiceProvider
+from graph.services import ServiceProvider, Services
 from graph.state import TrialState, Verdict
 from tools.edits import EditError, apply_edits, check_harness
 from tools.results import EvalResult
@@ -66,11 +66,15 @@ def make_engineer_node(provider: ServiceProvider):
         if state.get("verdict") is not None:
             return {}
         messages = state.get("messages") or []
-        if messages and isinstance(messages[-1], ToolMessage):
-            result = read_tool_result(messages[-1])
-            return {"result": result, "timings": {"eval_s": result.duration_s}}
         services = provider(runtime.context)
         spec = state["spec"]
+        if messages and isinstance(messages[-1], ToolMessage):
+            result = read_tool_result(messages[-1])
+            eval_s = state.get("timings", {}).get("eval_s", 0.0) + result.duration_s
+            repaired = try_repair(services, state, result)
+            if repaired is not None:
+                return {**repaired, "timings": {"eval_s": eval_s}}
+            return {"result": result, "timings": {"eval_s": eval_s}}
         proposal = state["proposal"]
         if spec.parent_id is None:
             base = services.task.initial_program.read_text()
@@ -80,12 +84,53 @@ def make_engineer_node(provider: ServiceProvider):
             program = build_candidate(base, proposal)
         except CandidateError as exc:
             return {"verdict": Verdict(exc.status, str(exc)), "program": exc.program}
-        path = services.node_dir(spec.key) / "program.py"
-        path.write_text(program)
-        call = {"name": "run_program", "args": {"program_path": str(path)}, "id": f"run-{spec.key}"}
-        return {"program": program, "messages": [AIMessage(content="", tool_calls=[call])]}
+        if spec.parent_id is not None:
+            rejections = state.get("novelty_rejections", 0)
+            reason = services.novelty.check(program, proposal.motivation, services.context.novelty_threshold)
+            if reason and rejections < services.context.novelty_retries:
+                note = f"proposal '{proposal.name}' was sent back: {reason}; propose something different"
+                return {"sent_back": True, "novelty_rejections": rejections + 1,
+                        "feedback": [*(state.get("feedback") or []), note]}
+        return {"program": program, "messages": [launch(services, spec.key, program, attempt=0)]}
 
     return engineer
+
+
+def launch(services: Services, key: str, program: str, attempt: int) -> AIMessage:
+    """Write the candidate to its node folder and ask the tool node to run it."""
+    path = services.node_dir(key) / "program.py"
+    path.write_text(program)
+    call_id = f"run-{key}" + (f"-repair{attempt}" if attempt else "")
+    call = {"name": "run_program", "args": {"program_path": str(path)}, "id": call_id}
+    return AIMessage(content="", tool_calls=[call])
+
+
+def try_repair(services: Services, state: TrialState, result: EvalResult) -> dict | None:
+    """After a crash, let the model repair the program (up to `repair_rounds` times); None to keep the result.
+
+    Every attempt is recorded: the crashed program, its error, and why a repair could not be made.
+    """
+    attempts = list(state.get("attempts") or [])
+    rounds = services.context.repair_rounds
+    if result.status != "failed" or services.repairer is None or len(attempts) >= rounds:
+        return None
+    key = state["spec"].key
+    crashed = state.get("program") or ""
+    attempt = {"status": result.status, "error": result.error, "program": crashed}
+    (services.node_dir(key) / f"attempt{len(attempts)}.py").write_text(crashed)
+    try:
+        fix = services.repairer.repair(crashed, result.error, result.stderr_tail, key=f"{key}:repair{len(attempts)}")
+        program = build_candidate(crashed, fix)
+    except (ValueError, RuntimeError) as exc:  # ProposalError, CandidateError, BudgetExceeded, LLMCallError
+        attempt["repair_error"] = one_line(f"{type(exc).__name__}: {exc}")
+        return {"attempts": [*attempts, attempt], "result": result}
+    attempts.append({**attempt, "repair": fix.name})
+    return {"program": program, "attempts": attempts, "messages": [launch(services, key, program, len(attempts))]}
+
+
+def sent_back(state: TrialState) -> bool:
+    """True when the Engineer returned the proposal to the Researcher for lack of novelty."""
+    return bool(state.get("sent_back"))
 
 
 def pending_launch(state: TrialState) -> bool:

@@ -1,12 +1,15 @@
-"""Learner: decides what the next generation tries — K parents from the database plus inspirations for each.
+"""Learner: decides what the next generation tries — K parents, inspirations and cognition items for each.
 
-The first call evaluates the initial program (trial `g0000.0`); later calls sample parents with the run's sampler.
-Randomness comes from a generator seeded by (seed, generation), so a re-executed Learner after a crash plans the
-very same trials.
+The first call evaluates the initial program (trial `g0000.0`). Later calls catch the sampler up on the nodes
+stored since it last looked, sample parents, restore-or-save the sampler's state in the run database (so a
+resumed run continues with exactly the same sampler state), and retrieve cognition items relevant to each
+trial's context nodes. Randomness comes from a generator seeded by (seed, generation), so a Learner re-executed
+after a crash plans the very same trials.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from typing import Literal
@@ -17,15 +20,44 @@ from langgraph.types import Command, Send
 
 from graph.context import Context
 from graph.routing import stop_reason
-from graph.services import ServiceProvider
+from graph.services import ServiceProvider, Services
 from graph.state import LoopState, TrialSpec
-from knowledge.sampling import select_inspirations
+from knowledge.records import Node
 
 INITIAL_KEY = "g0000.0"
 
 
 def trial_key(generation: int, slot: int) -> str:
     return f"g{generation:04d}.{slot}"
+
+
+def sampler_meta_key(services: Services) -> str:
+    return f"sampler_state:{services.sampler.name}"
+
+
+def catch_up_sampler(services: Services) -> None:
+    """Restore the sampler's saved state once, then show it every node stored since."""
+    sampler = services.sampler
+    if sampler.observed_upto == 0:
+        saved = services.db.get_meta(sampler_meta_key(services))
+        if saved:
+            sampler.load_state_dict(json.loads(saved))
+    for node in services.db.nodes_since(sampler.observed_upto):
+        sampler.observe(node)
+
+
+def retrieve(services: Services, context_nodes: list[Node]) -> tuple[int, ...]:
+    """Cognition items relevant to the trial's context nodes: queried with each node's analysis (else its
+    motivation), top-k and threshold from the run's context, de-duplicated across nodes."""
+    ctx = services.context
+    if services.cognition is None or ctx.retrieval_k <= 0:
+        return ()
+    queries = [(n.analysis or n.motivation).strip() for n in context_nodes]
+    queries = [q for q in queries if q]
+    if not queries:
+        return ()
+    found = services.cognition.search_many(queries, ctx.retrieval_k, ctx.retrieval_threshold)
+    return tuple(r.item.id for r in found)
 
 
 def make_learner_node(provider: ServiceProvider):
@@ -54,18 +86,23 @@ def make_learner_node(provider: ServiceProvider):
         remaining = merged["max_steps"] - merged.get("steps", 0)
         k = max(1, min(ctx.workers, remaining))
         rng = random.Random(f"{ctx.seed}:learner:{generation}")
-        scored = db.scored()
+        catch_up_sampler(services)
+        services.novelty.observe(db.nodes_since(services.novelty.observed_upto))
+        picks = services.sampler.sample(k, rng, generation)
+        db.set_meta(sampler_meta_key(services), json.dumps(services.sampler.state_dict(), sort_keys=True))
         best = db.best()
-        parents = services.sampler.sample(scored, k, rng)
         sends = []
-        for slot, parent in enumerate(parents):
-            inspirations = select_inspirations(scored, parent, ctx.inspirations, rng)
+        for slot, pick in enumerate(picks):
+            inspiration_ids = tuple(services.sampler.inspirations(pick.parent_id, ctx.inspirations, rng))
+            context_nodes = [n for n in (db.get(i) for i in (pick.parent_id, *inspiration_ids)) if n is not None]
             spec = TrialSpec(
                 key=trial_key(generation, slot),
                 generation=generation,
-                parent_id=parent.id,
-                inspiration_ids=tuple(n.id for n in inspirations),
+                parent_id=pick.parent_id,
+                inspiration_ids=inspiration_ids,
                 best_id=best.id if best else None,
+                island=pick.island,
+                cognition_ids=retrieve(services, context_nodes),
             )
             sends.append(Send("trial", {"spec": spec}))
         return Command(update={**update, "generation": generation}, goto=sends)

@@ -12,8 +12,9 @@ import time
 from langgraph.runtime import Runtime
 
 from agents.base import Proposal, ResearchContext
+from agents.llm import BudgetExceeded
 from graph.context import Context
-from graph.services import ServiceProvider
+from graph.services import ServiceProvider, Services
 from graph.state import TrialState, Verdict
 
 
@@ -21,6 +22,18 @@ def one_line(text: str, limit: int = 300) -> str:
     """First line of `text`, shortened with an explicit marker (for error fields, never for code)."""
     line = (text.strip().splitlines() or [""])[0]
     return line if len(line) <= limit else line[: limit - 15] + " …(shortened)"
+
+
+def research_seed(services: Services, key: str, rejections: int = 0) -> str:
+    """The seed (and model-call key) of a trial's proposal; a proposal sent back for novelty gets a new one."""
+    return f"{services.context.seed}:{key}" + (f":retry{rejections}" if rejections else "")
+
+
+def cognition_texts(services: Services, ids: tuple[int, ...]) -> tuple[str, ...]:
+    """The retrieved cognition items as the Researcher reads them: content with its source."""
+    if not ids or services.cognition is None:
+        return ()
+    return tuple(f"{item.content} (source: {item.source})" for item in services.cognition.get(list(ids)))
 
 
 def make_researcher_node(provider: ServiceProvider):
@@ -42,18 +55,24 @@ def make_researcher_node(provider: ServiceProvider):
         parent = db.get(spec.parent_id)
         if parent is None:
             return {"verdict": Verdict("failed", f"parent node {spec.parent_id} not found in the database")}
+        rejections = state.get("novelty_rejections", 0)
         ctx = ResearchContext(
             task_name=services.task.name,
             task_description=services.task.description,
             parent=parent,
             inspirations=tuple(n for n in (db.get(i) for i in spec.inspiration_ids) if n is not None),
-            seed=f"{services.context.seed}:{spec.key}",
+            insights=cognition_texts(services, spec.cognition_ids),
+            seed=research_seed(services, spec.key, rejections),
+            feedback=tuple(state.get("feedback") or ()),
         )
         try:
             proposal = services.researcher.propose(ctx)
+        except BudgetExceeded as exc:
+            return {"verdict": Verdict("failed", one_line(f"not proposed: {exc}")), "sent_back": False}
         except Exception as exc:  # a strategy failure is an outcome, not a crash of the run
             reason = one_line(f"proposal failed: {type(exc).__name__}: {exc}")
-            return {"verdict": Verdict("failed", reason), "timings": {"propose_s": time.perf_counter() - started}}
-        return {"proposal": proposal, "timings": {"propose_s": time.perf_counter() - started}}
+            return {"verdict": Verdict("failed", reason), "sent_back": False,
+                    "timings": {"propose_s": time.perf_counter() - started}}
+        return {"proposal": proposal, "sent_back": False, "timings": {"propose_s": time.perf_counter() - started}}
 
     return researcher

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,7 +17,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from agents.llm_models import LLMUnavailable, probe
 from graph.context import Context
+from graph.knowledge_cli import app as knowledge_app
 from graph.runner import (
     Budget,
     RunError,
@@ -27,6 +30,7 @@ from graph.runner import (
     run_status,
     start_run,
 )
+from graph.services import model_specs
 from knowledge.database import DatabaseError, SQLiteDatabase
 from knowledge.sampling import SAMPLERS
 from tasks.registry import builtin_tasks, load_task
@@ -35,9 +39,10 @@ from tools.executors import LocalExecutor
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="ASI-Evolve: a closed learn -> design -> experiment -> analyze research loop.")
+app.add_typer(knowledge_app, name="knowledge")
 out = Console(markup=False, highlight=False, soft_wrap=True)
 err = Console(stderr=True)
-USER_ERRORS = (TaskError, RunError, DatabaseError, ValueError, FileNotFoundError)
+USER_ERRORS = (TaskError, RunError, DatabaseError, ValueError, FileNotFoundError, LLMUnavailable)
 
 
 class UsageProblem(ValueError):
@@ -95,7 +100,7 @@ def _finish(state: dict[str, Any], run_dir: Path) -> None:
 
 @app.command()
 def run(
-    task: Annotated[str, typer.Argument(help="Built-in task name or task folder path.")],
+    task: Annotated[str | None, typer.Argument(help="Built-in task name or task folder path.")] = None,
     steps: Annotated[int | None, typer.Option(min=1, help="Evolution steps (default: the task's).")] = None,
     run_dir: Annotated[Path | None, typer.Option(help="Run directory (default runs/<task>-<time>).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of samplers and the offline researcher.")] = 0,
@@ -103,20 +108,70 @@ def run(
     workers: Annotated[int, typer.Option(min=1, help="Trials per generation, run in parallel.")] = 1,
     max_wall: Annotated[float | None, typer.Option(min=1, help="Wall-clock budget in seconds.")] = None,
     target: Annotated[float | None, typer.Option(help="Stop once a node reaches this score.")] = None,
+    no_cognition: Annotated[bool, typer.Option("--no-cognition", help="Ablation: retrieve no knowledge.")] = False,
+    no_analyzer: Annotated[bool, typer.Option("--no-analyzer", help="Ablation: raw logs instead of analyses.")] = False,
+    novelty_threshold: Annotated[
+        float, typer.Option(min=0, max=1, help="Send back proposals this similar to a node's motivation (0: off).")
+    ] = 0.0,
+    model: Annotated[list[str] | None, typer.Option(help="Model, repeatable for an ensemble (provider:model).")] = None,
+    base_url: Annotated[list[str] | None, typer.Option(help="OpenAI-compatible server URL(s).")] = None,
+    max_cost: Annotated[float | None, typer.Option(min=0, help="Model budget in dollars.")] = None,
+    max_tokens: Annotated[int | None, typer.Option(min=1, help="Model budget in tokens.")] = None,
+    repair_rounds: Annotated[int, typer.Option(min=0, help="Model repairs of a crashed candidate.")] = 1,
+    judge_weight: Annotated[float | None, typer.Option(min=0, max=1, help="Weight of the LLM judge (task's).")] = None,
+    replay: Annotated[Path | None, typer.Option(help="Replay the model answers recorded in this run, offline.")] = None,
 ) -> None:
     """Start a run of TASK and drive it until its budget is spent."""
-    spec = load_task(task)
-    if sampler is not None and sampler not in SAMPLERS:
-        fail(f"unknown sampler '{sampler}' (choose from: {', '.join(SAMPLERS)})")
-    run_dir = run_dir or default_run_dir(spec.name)
-    context = Context(task=str(spec.root) if Path(task).exists() else task, run_dir=str(run_dir), seed=seed,
-                      sampler=sampler or "", workers=workers)
-    budget = Budget(steps or spec.steps, max_wall, target if target is not None else spec.target_score)
+    if replay is not None:
+        context, budget = replay_context(replay, task, run_dir, steps)
+    else:
+        if task is None:
+            fail("missing argument TASK (a built-in task name or a task folder)")
+        spec = load_task(task)
+        if sampler is not None and sampler not in SAMPLERS:
+            fail(f"unknown sampler '{sampler}' (choose from: {', '.join(SAMPLERS)})")
+        context = Context(
+            task=str(spec.root) if Path(task).exists() else task, run_dir=str(run_dir or default_run_dir(spec.name)),
+            seed=seed, sampler=sampler or "", workers=workers, cognition=not no_cognition,
+            use_analyzer=not no_analyzer, novelty_threshold=novelty_threshold, models=tuple(model or ()),
+            base_urls=tuple(base_url or ()), max_cost=max_cost or 0.0, max_tokens=max_tokens or 0,
+            repair_rounds=repair_rounds, judge_weight=-1.0 if judge_weight is None else judge_weight,
+        )
+        budget = Budget(steps or spec.steps, max_wall, target if target is not None else spec.target_score)
+    run_dir = Path(context.run_dir)
     ensure_new_run_dir(run_dir)
-    err.print("no model configured: using the offline researcher (code mutations, no LLM)")
+    announce_models(context)
     with LoopProgress(run_dir, budget.max_steps) as progress:
         state = start_run(context, budget, listener=progress)
     _finish(state, run_dir)
+
+
+def replay_context(recorded: Path, task: str | None, run_dir: Path | None, steps: int | None) -> tuple[Context, Budget]:
+    """A new run configured like the recorded one, answering every model call from its ledger."""
+    context, budget = load_run_config(recorded)
+    if not (recorded / "run.db").is_file():
+        fail(f"nothing to replay: {recorded / 'run.db'} does not exist")
+    if task is not None and load_task(task).name != load_task(context.task).name:
+        fail(f"the recorded run is of task '{context.task}', not '{task}'")
+    target_dir = run_dir or default_run_dir(load_task(context.task).name + "-replay")
+    context = replace(context, run_dir=str(target_dir), replay_from=str(recorded.resolve()))
+    if steps:
+        budget = replace(budget, max_steps=steps)
+    return context, budget
+
+
+def announce_models(context: Context) -> None:
+    """Say in one line which researcher runs; probe model servers so an unreachable one fails now (exit 2)."""
+    if context.replay_from:
+        err.print(f"replaying the model answers recorded in {context.replay_from} (no network)")
+        return
+    specs = model_specs(context, load_task(context.task))
+    if not specs:
+        err.print("no model configured: using the offline researcher (code mutations, no LLM)")
+        return
+    for spec in specs:
+        probe(spec)
+    err.print(f"models: {', '.join(s.model for s in specs)}")
 
 
 @app.command()

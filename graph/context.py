@@ -27,11 +27,55 @@ class Context:
     inspirations: int = field(
         default=2, metadata={"description": "Context nodes shown to the Researcher besides the parent."}
     )
-    researcher: str = field(default="offline", metadata={"description": "Researcher strategy name."})
-    analyzer: str = field(default="offline", metadata={"description": "Analyzer strategy name."})
+    researcher: str = field(
+        default="auto", metadata={"description": "Researcher: auto (llm with a model, else offline), llm, offline."}
+    )
+    analyzer: str = field(
+        default="auto", metadata={"description": "Analyzer: auto (llm with a model, else offline), llm, offline."}
+    )
     executor: str = field(default="local", metadata={"description": "Where experiments run."})
     eval_timeout_s: float = field(
         default=0.0, metadata={"description": "Wall-clock limit per evaluation (0: the task's timeout)."}
+    )
+    cognition: bool = field(
+        default=True, metadata={"description": "Retrieve cognition items into prompts and write insights back."}
+    )
+    embedder: str = field(
+        default="minilm", metadata={"description": "Embeddings: minilm (offline) or openai:<model>[@<base_url>]."}
+    )
+    retrieval_k: int = field(default=4, metadata={"description": "Cognition items retrieved per context node."})
+    retrieval_threshold: float = field(
+        default=0.2, metadata={"description": "Minimum cosine similarity of a retrieved cognition item."}
+    )
+    dedup_threshold: float = field(
+        default=0.95, metadata={"description": "An insight this similar to a stored item is not added again."}
+    )
+    use_analyzer: bool = field(
+        default=True, metadata={"description": "Off: the Researcher reads raw logs instead of analyses."}
+    )
+    novelty_threshold: float = field(
+        default=0.0,
+        metadata={"description": "Send back proposals whose motivation is this similar to a node's (0: off)."},
+    )
+    novelty_retries: int = field(
+        default=2, metadata={"description": "How often one trial may be sent back for lack of novelty."}
+    )
+    models: tuple[str, ...] = field(
+        default=(), metadata={"description": "Models proposing edits ('provider:model', or a name at a base URL)."}
+    )
+    base_urls: tuple[str, ...] = field(
+        default=(), metadata={"description": "OpenAI-compatible server URL(s): one for all models or one each."}
+    )
+    max_cost: float = field(default=0.0, metadata={"description": "Model budget in dollars (0: none)."})
+    max_tokens: int = field(default=0, metadata={"description": "Model budget in tokens (0: none)."})
+    replay_from: str = field(
+        default="", metadata={"description": "Replay the model answers recorded in this run directory."}
+    )
+    repair_rounds: int = field(
+        default=1, metadata={"description": "Model repair attempts after a candidate crashes."}
+    )
+    judge_weight: float = field(
+        default=-1.0, metadata={"description": "Weight of the LLM judge's score (-1: the task's setting)."}
     )
 
     def to_dict(self) -> dict[str, Any]:
@@ -43,4 +87,8 @@ class Context:
         if isinstance(value, Context):
             return value
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in (value or {}).items() if k in known})
+        data = {k: v for k, v in (value or {}).items() if k in known}
+        for key in ("models", "base_urls"):  # JSON lists become tuples: the context must stay hashable
+            if isinstance(data.get(key), list | str):
+                data[key] = (data[key],) if isinstance(data[key], str) else tuple(data[key])
+        return cls(**data)

@@ -11,6 +11,7 @@ from typing import Literal
 from langgraph.graph import END
 from langgraph.runtime import Runtime
 
+from agents.llm import BudgetExceeded
 from graph.context import Context
 from graph.services import ServiceProvider, Services
 from graph.state import LoopState
@@ -32,6 +33,11 @@ def stop_reason(state: LoopState, services: Services) -> str | None:
     best = state.get("best_score")
     if target is not None and best is not None and best >= target:
         return f"target score reached ({best:.10g} >= {target:.10g})"
+    if services.llm is not None:
+        try:
+            services.llm.check_budget()
+        except BudgetExceeded as exc:
+            return str(exc)
     max_wall = state.get("max_wall_s")
     started = state.get("started_at")
     if max_wall and started is not None and time.time() - started >= max_wall:

@@ -6,15 +6,25 @@ provider returning fakes.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from agents.base import Analyzer, Researcher
+from agents.judge import LLMJudge
+from agents.ledger import CallLedger
+from agents.llm import LLMClient, ModelSpec, parse_model_args
+from agents.prompting import PromptTemplates
 from agents.registry import make_analyzer, make_researcher
+from agents.repair import LLMRepairer
 from graph.context import Context
+from knowledge.cognition import CognitionBase, CognitionDraft
 from knowledge.database import NodeStore, SQLiteDatabase
+from knowledge.embeddings import make_embedder
+from knowledge.ingest import GLOBAL_CORPUS, ingest
+from knowledge.novelty import NoveltyIndex
 from knowledge.sampling import Sampler, make_sampler
 from tasks.registry import load_task
 from tasks.spec import TaskSpec
@@ -33,6 +43,11 @@ class Services:
     researcher: Researcher
     analyzer: Analyzer
     executor: Executor
+    cognition: CognitionBase | None
+    novelty: NoveltyIndex
+    llm: LLMClient | None = None
+    repairer: LLMRepairer | None = None
+    judge: LLMJudge | None = None
 
     def node_dir(self, trial_key: str) -> Path:
         path = self.run_dir / "nodes" / trial_key
@@ -48,16 +63,85 @@ def open_services(context: Context) -> Services:
     task = load_task(context.task)
     run_dir = Path(context.run_dir).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
+    db = SQLiteDatabase(run_dir / "run.db")
+    embedder = make_embedder(context.embedder) if context.cognition or context.novelty_threshold > 0 else None
+    cognition = None
+    if context.cognition:
+        cognition = open_cognition(run_dir, embedder)
+        ingest(cognition, seed_corpus(task))
+        import_task_store(cognition, task)
+    llm = open_models(context, task, run_dir)
+    templates = PromptTemplates.for_task(task.root)
+    judge_weight = task.judge_weight if context.judge_weight < 0 else context.judge_weight
     return Services(
         context=context,
         task=task,
         run_dir=run_dir,
-        db=SQLiteDatabase(run_dir / "run.db"),
-        sampler=make_sampler(context.sampler or task.sampler),
-        researcher=make_researcher(context.researcher),
-        analyzer=make_analyzer(context.analyzer),
+        db=db,
+        sampler=make_sampler_for(context, task),
+        researcher=make_researcher(context.researcher, llm, templates),
+        analyzer=make_analyzer(context.analyzer, llm, templates),
         executor=make_executor(context.executor),
+        cognition=cognition,
+        novelty=NoveltyIndex(run_dir / "run.db", embedder if context.novelty_threshold > 0 else None),
+        llm=llm,
+        repairer=LLMRepairer(llm, templates=templates) if llm and context.repair_rounds > 0 else None,
+        judge=LLMJudge(llm, task.judge_scale, judge_weight, templates=templates) if llm and judge_weight > 0 else None,
     )
+
+
+def model_specs(context: Context, task: TaskSpec) -> list[ModelSpec]:
+    """The run's models: the context's (CLI), else the task's, else $ASI_EVOLVE_MODEL; [] means offline."""
+    return parse_model_args(context.models or task.models, context.base_urls or task.base_urls, prices=task.prices)
+
+
+def open_models(context: Context, task: TaskSpec, run_dir: Path) -> LLMClient | None:
+    """The run's model client (every call recorded in run.db), replaying a recorded run when asked; None offline."""
+    specs = model_specs(context, task)
+    replay = Path(context.replay_from) if context.replay_from else None
+    if not specs and replay is None:
+        return None
+    return LLMClient(
+        specs,
+        CallLedger(run_dir / "run.db"),
+        max_cost=context.max_cost or None,
+        max_tokens=context.max_tokens or None,
+        replay_from=CallLedger(replay / "run.db") if replay else None,
+        seed=context.seed,
+    )
+
+
+def open_cognition(run_dir: Path, embedder) -> CognitionBase:
+    """The run's cognition base: items in `run.db`, the FAISS index beside it."""
+    return CognitionBase(run_dir / "run.db", run_dir / "cognition.faiss", embedder)
+
+
+def task_store_dir(task: TaskSpec) -> Path:
+    """Where the task's standing knowledge base lives (`asi-evolve knowledge add --task T` writes there)."""
+    return Path(os.environ.get("ASI_EVOLVE_KNOWLEDGE_HOME", "runs/knowledge")) / task.name
+
+
+def import_task_store(cognition: CognitionBase, task: TaskSpec) -> None:
+    """Copy the items added to the task's standing base into the run's base (exact duplicates are skipped)."""
+    folder = task_store_dir(task)
+    if not (folder / "cognition.db").exists():
+        return
+    store = CognitionBase(folder / "cognition.db", folder / "cognition.faiss", cognition.embedder)
+    drafts = [CognitionDraft(i.content, i.source, i.tags) for i in store.items()]
+    cognition.add_many(drafts)
+
+
+def seed_corpus(task: TaskSpec) -> list[Path]:
+    """Human priors every run starts from: the global corpus and the task's knowledge folder."""
+    return [p for p in (GLOBAL_CORPUS, task.knowledge_dir) if p is not None and p.exists()]
+
+
+def make_sampler_for(context: Context, task: TaskSpec) -> Sampler:
+    name = context.sampler or task.sampler
+    params = dict(task.sampler_params) if name == task.sampler else {}
+    if name == "pareto" and "objectives" not in params:
+        params["objectives"] = [o.model_dump() for o in task.objectives]
+    return make_sampler(name, **params)
 
 
 class CachedProvider:

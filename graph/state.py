@@ -25,6 +25,8 @@ class TrialSpec:
     parent_id: int | None
     inspiration_ids: tuple[int, ...] = ()
     best_id: int | None = None
+    island: int | None = None
+    cognition_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,10 @@ class TrialState(TypedDict, total=False):
     messages: Annotated[list[AnyMessage], add_messages]
     result: EvalResult | None
     timings: Annotated[dict[str, float], merge_dicts]
+    novelty_rejections: int
+    feedback: list[str]
+    sent_back: bool
+    attempts: list[dict[str, Any]]
     outcomes: Annotated[list[TrialOutcome], latest_generation]
 
 

@@ -1,5 +1,8 @@
 """The trial subgraph: Researcher -> Engineer <-> launch (tool node) -> Analyzer, with room for user nodes.
 
+The Engineer sends a proposal back to the Researcher when it repeats an existing node (novelty check), at most
+`novelty_retries` times per trial.
+
 User nodes (`ExtraNode`) are spliced in after the Researcher, after the Engineer (before the Analyzer) or after
 the Analyzer. A node after the Researcher may veto a proposal by returning `{"verdict": Verdict("vetoed", why)}`:
 the Engineer then launches nothing and the Analyzer stores the vetoed node with its reason.
@@ -16,7 +19,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.prebuilt import ToolNode
 
 from agents.analyzer import make_analyzer_node
-from agents.engineer import make_engineer_node, pending_launch
+from agents.engineer import make_engineer_node, pending_launch, sent_back
 from agents.researcher import make_researcher_node
 from graph.context import Context
 from graph.services import ServiceProvider
@@ -66,9 +69,11 @@ def build_trial(provider: ServiceProvider, extra_nodes: Sequence[ExtraNode] = ()
     first_after_engineer = after_engineer[1] if len(after_engineer) > 1 else "analyzer"
 
     def route_engineer(state: TrialState) -> str:
+        if sent_back(state):
+            return "researcher"
         return "launch" if pending_launch(state) else first_after_engineer
 
-    g.add_conditional_edges("engineer", route_engineer, ["launch", first_after_engineer])
+    g.add_conditional_edges("engineer", route_engineer, ["launch", "researcher", first_after_engineer])
     g.add_edge("launch", "engineer")
     if len(after_engineer) > 1:
         link(after_engineer[1:], "analyzer")

@@ -26,9 +26,9 @@ SCHEMA_VERSION = "2"
 _COLUMNS: tuple[str, ...] = (
     "id", "trial_key", "generation", "parent_ids", "name", "motivation", "program", "edit", "metrics",
     "score", "analysis", "status", "error", "timings", "created_at", "visits", "island", "cognition_ids",
-    "novelty_rejections",
+    "novelty_rejections", "insights", "attempts",
 )
-_JSON_COLUMNS = frozenset({"parent_ids", "metrics", "timings", "cognition_ids"})
+_JSON_COLUMNS = frozenset({"parent_ids", "metrics", "timings", "cognition_ids", "insights", "attempts"})
 _STATUS_LIST = ", ".join(f"'{s}'" for s in NODE_STATUSES)
 
 _TABLES = f"""
@@ -52,7 +52,9 @@ CREATE TABLE IF NOT EXISTS nodes (
     visits INTEGER NOT NULL DEFAULT 0 CHECK (visits >= 0),
     island INTEGER,
     cognition_ids TEXT NOT NULL DEFAULT '[]',
-    novelty_rejections INTEGER NOT NULL DEFAULT 0
+    novelty_rejections INTEGER NOT NULL DEFAULT 0,
+    insights TEXT NOT NULL DEFAULT '[]',
+    attempts TEXT NOT NULL DEFAULT '[]'
 )
 """
 _INDEXES = """
@@ -100,6 +102,8 @@ def _row_to_node(row: sqlite3.Row) -> Node:
     values = {c: (json.loads(row[c]) if c in _JSON_COLUMNS else row[c]) for c in _COLUMNS}
     values["parent_ids"] = tuple(values["parent_ids"])
     values["cognition_ids"] = tuple(values["cognition_ids"])
+    values["insights"] = tuple(values["insights"])
+    values["attempts"] = tuple(values["attempts"])
     return Node(**values)
 
 
@@ -116,6 +120,8 @@ def _draft_values(draft: NodeDraft) -> dict[str, Any]:
     values["score"] = score
     values["parent_ids"] = [int(p) for p in draft.parent_ids]
     values["cognition_ids"] = [int(i) for i in draft.cognition_ids]
+    values["insights"] = [str(i) for i in draft.insights]
+    values["attempts"] = [dict(a) for a in draft.attempts]
     for column in _JSON_COLUMNS:
         values[column] = _dumps(column, values[column])
     return values

@@ -30,6 +30,8 @@ class NodeDraft:
         island: the island the node belongs to (island sampler), else None.
         cognition_ids: ids of the cognition items retrieved into its Researcher prompt (provenance).
         novelty_rejections: proposals sent back to the Researcher as too similar to existing nodes.
+        insights: reusable lessons the Analyzer distilled (they also go to the cognition base).
+        attempts: earlier runs of this trial that the Engineer repaired: [{"status", "error", "program"}, ...].
     """
 
     trial_key: str
@@ -48,6 +50,8 @@ class NodeDraft:
     island: int | None = None
     cognition_ids: tuple[int, ...] = ()
     novelty_rejections: int = 0
+    insights: tuple[str, ...] = ()
+    attempts: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -1,141 +1,100 @@
-"""Parent samplers: which stored nodes the next trials start from.
+"""Parent samplers: which stored nodes the next trials start from, and which ones inspire them.
 
-Strategies share the `Sampler` protocol and live in the `SAMPLERS` registry; adding one is a class plus one
-registry line. All randomness comes from the `rng` argument so a run's `--seed` fixes every choice.
+Samplers are stateful: they are fed every stored node once, in id order (`observe`; `catch_up` does it from a
+node store), keep compact in-memory state (numpy columns, a grid, island memberships, a Pareto front) and save it
+as JSON (`state_dict`) so a resumed run continues exactly. All randomness comes from the `rng` argument, so a
+run's `--seed` fixes every choice. Adding a strategy is a class in `knowledge/samplers/` plus one registry line.
 """
 
 from __future__ import annotations
 
-import math
+import inspect
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from knowledge.records import Node
+from knowledge.samplers.base import Pick
+from knowledge.samplers.basic import GreedySampler, RandomSampler, UCB1Sampler
+from knowledge.samplers.islands import IslandSampler
+from knowledge.samplers.map_elites import MapElitesSampler
+from knowledge.samplers.pareto import ParetoSampler
+
+__all__ = [
+    "SAMPLERS", "GreedySampler", "IslandSampler", "MapElitesSampler", "ParetoSampler", "Pick", "RandomSampler",
+    "Sampler", "UCB1Sampler", "catch_up", "make_sampler", "select_inspirations",
+]
 
 
 class Sampler(Protocol):
-    """Picks `k` parents (repeats allowed) from the scored nodes the caller passes; [] when there are none."""
+    """A parent-selection strategy with state fed incrementally by the stored nodes."""
 
     name: str
+    observed_upto: int  # highest node id observed so far (0 initially)
 
-    def sample(self, nodes: Sequence[Node], k: int, rng: random.Random) -> list[Node]: ...
+    def observe(self, node: Node) -> None:
+        """Take in one stored node of any status; nodes come in id order, ids <= observed_upto are ignored."""
+        ...
 
+    def sample(self, k: int, rng: random.Random, generation: int) -> list[Pick]:
+        """k picks (repeats allowed); [] before any scored node. Re-running it after restoring the state saved
+        before it gives the same picks (its only state change, island migration, is keyed by generation)."""
+        ...
 
-def _check_k(k: int) -> None:
-    if k < 0:
-        raise ValueError(f"number of parents to sample must be >= 0, got {k}")
+    def inspirations(self, parent_id: int, m: int, rng: random.Random) -> list[int]:
+        """Up to m other scored node ids: the best other first, then random others; no duplicates."""
+        ...
 
+    def state_dict(self) -> dict[str, Any]:
+        """Complete JSON-able state."""
+        ...
 
-def _score(node: Node) -> float:
-    """Score of a node a sampler ranks; an unscored node here means the caller passed the wrong list."""
-    if node.score is None:
-        raise ValueError(f"node {node.id} has no score; samplers rank scored nodes only (use store.scored())")
-    return node.score
-
-
-def _best(nodes: Sequence[Node]) -> Node:
-    """Highest score, ties broken by the lowest id (the oldest node), like the database's best()."""
-    return max(nodes, key=lambda n: (_score(n), -n.id))
-
-
-@dataclass(frozen=True)
-class GreedySampler:
-    """Always the best node: pure exploitation, the baseline every other sampler should beat."""
-
-    name = "greedy"
-
-    def sample(self, nodes: Sequence[Node], k: int, rng: random.Random) -> list[Node]:
-        _check_k(k)
-        if not nodes or k == 0:
-            return []
-        best = _best(nodes)
-        return [best] * k
-
-
-@dataclass(frozen=True)
-class RandomSampler:
-    """Uniform choice with replacement: pure exploration, ignores scores."""
-
-    name = "random"
-
-    def sample(self, nodes: Sequence[Node], k: int, rng: random.Random) -> list[Node]:
-        _check_k(k)
-        if not nodes:
-            return []
-        return [rng.choice(nodes) for _ in range(k)]
-
-
-@dataclass(frozen=True)
-class UCB1Sampler:
-    """UCB1 over nodes as arms: normalised score plus a bonus that shrinks as a node is visited.
-
-    priority_i = q_i + c * sqrt(ln(1 + N) / (1 + n_i)), q_i the min-max normalised score (0.5 when all
-    scores are equal), n_i the node's stored visits, N their sum. Within one call each pick adds a virtual
-    visit to its arm, so the k parents of one parallel generation spread instead of piling on one node.
-    """
-
-    exploration: float = 1.0
-    name = "ucb1"
-
-    def __post_init__(self) -> None:
-        if not math.isfinite(self.exploration) or self.exploration < 0:
-            raise ValueError(f"ucb1 exploration must be a finite number >= 0, got {self.exploration}")
-
-    def priorities(self, nodes: Sequence[Node], extra_visits: Sequence[int] | None = None) -> list[float]:
-        """UCB1 priority of each node; `extra_visits[i]` counts picks not yet stored in node i's visits."""
-        extra = list(extra_visits) if extra_visits is not None else [0] * len(nodes)
-        if len(extra) != len(nodes):
-            raise ValueError(f"extra_visits has {len(extra)} entries for {len(nodes)} nodes")
-        scores = [_score(n) for n in nodes]
-        low, high = (min(scores), max(scores)) if scores else (0.0, 0.0)
-        visits = [n.visits + e for n, e in zip(nodes, extra, strict=True)]
-        log_total = math.log(1 + sum(visits))
-        result = []
-        for score, n_i in zip(scores, visits, strict=True):
-            q = 0.5 if high == low else (score - low) / (high - low)
-            result.append(q + self.exploration * math.sqrt(log_total / (1 + n_i)))
-        return result
-
-    def sample(self, nodes: Sequence[Node], k: int, rng: random.Random) -> list[Node]:
-        _check_k(k)
-        if not nodes:
-            return []
-        extra = [0] * len(nodes)
-        picks: list[Node] = []
-        for _ in range(k):
-            prio = self.priorities(nodes, extra)
-            top = max(prio)
-            tied = [i for i, p in enumerate(prio) if math.isclose(p, top, rel_tol=1e-12, abs_tol=1e-12)]
-            chosen = rng.choice(tied)
-            extra[chosen] += 1
-            picks.append(nodes[chosen])
-        return picks
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a state saved by a sampler of the same name and params."""
+        ...
 
 
 SAMPLERS: dict[str, Callable[..., Sampler]] = {
     "greedy": GreedySampler,
     "random": RandomSampler,
     "ucb1": UCB1Sampler,
+    "map_elites": MapElitesSampler,
+    "islands": IslandSampler,
+    "pareto": ParetoSampler,
 }
 
 
-def make_sampler(name: str, **params: object) -> Sampler:
-    """Build a registered sampler; an unknown name or parameter is a one-line ValueError."""
+def make_sampler(name: str, **params: Any) -> Sampler:
+    """Build a registered sampler; an unknown name, parameter or value is a one-line ValueError."""
     factory = SAMPLERS.get(name)
     if factory is None:
         raise ValueError(f"unknown sampler {name!r}; valid: {', '.join(sorted(SAMPLERS))}")
-    try:
-        return factory(**params)
-    except TypeError as exc:
-        raise ValueError(f"bad parameters for sampler {name!r}: {exc}") from exc
+    valid = list(inspect.signature(factory).parameters)
+    unknown = sorted(set(params) - set(valid))
+    if unknown:
+        raise ValueError(
+            f"bad parameters for sampler {name!r}: unknown {', '.join(unknown)}; valid: {', '.join(valid) or 'none'}"
+        )
+    return factory(**params)
+
+
+class NodeSource(Protocol):
+    def nodes_since(self, after_id: int) -> list[Node]: ...
+
+
+def catch_up(sampler: Sampler, source: NodeSource) -> int:
+    """Feed the sampler every stored node it has not observed yet; returns how many it took in."""
+    nodes = source.nodes_since(sampler.observed_upto)
+    for node in nodes:
+        sampler.observe(node)
+    return len(nodes)
 
 
 def select_inspirations(nodes: Sequence[Node], parent: Node, m: int, rng: random.Random) -> list[Node]:
-    """Up to `m` context nodes besides the parent: the best other node first, then random others.
+    """Stateless inspirations from a node list (the pre-sampler-state behaviour the graph used).
 
-    Nodes are distinct by id (a node listed twice counts once); unscored nodes rank below every scored one.
+    Up to `m` nodes besides the parent: the best other node first, then random others. Nodes are distinct by id
+    (a node listed twice counts once); unscored nodes rank below every scored one.
     """
     if m <= 0:
         return []

@@ -46,6 +46,11 @@ class TaskSpec(BaseModel):
         sampler: default parent sampler.
         sampler_params: keyword arguments of the sampler (e.g. MAP-Elites features, island count).
         objectives: for multi-objective tasks, metrics to optimise, each {name, goal: max|min} (Pareto sampler).
+        models / base_urls: default models of this task ("provider:model", or a name served at a base URL);
+            the CLI's --model/--base-url and $ASI_EVOLVE_MODEL/$ASI_EVOLVE_BASE_URL come first / last.
+        prices: $ per 1M tokens per model, {model: {in: .., out: ..}}, for cost accounting and --max-cost.
+        judge_weight: weight of an LLM judge's score blended into the metric score (0: no judge).
+        judge_scale: the judge's rating scale (low, high).
         target_score: stop once a node reaches it.
         reference_score / reference_label: a known result to show next to ours (e.g. the best known packing).
         knowledge_dir: notes of human prior knowledge for this task.
@@ -67,6 +72,11 @@ class TaskSpec(BaseModel):
     sampler: str = "ucb1"
     sampler_params: dict[str, Any] = Field(default_factory=dict)
     objectives: list[Objective] = Field(default_factory=list)
+    models: list[str] = Field(default_factory=list)
+    base_urls: list[str] = Field(default_factory=list)
+    prices: dict[str, Any] = Field(default_factory=dict)
+    judge_weight: float = Field(default=0.0, ge=0.0, le=1.0)
+    judge_scale: tuple[float, float] = (1.0, 10.0)
     target_score: float | None = None
     reference_score: float | None = None
     reference_label: str = ""

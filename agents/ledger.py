@@ -1,0 +1,160 @@
+"""The call ledger: every model call of a run (success or failure) as a row of `llm_calls` in the run's SQLite file.
+
+Why in the run database: the cost budget, the cost report and replay all read the same rows, and copying a run
+directory copies its model history. Same conventions as `knowledge.database`: WAL journal, one short-lived
+connection per call (safe from parallel trials), and this module creates only its own table.
+
+A row holds the full prompt and the full response — never an API key: keys live only in the environment and in
+the HTTP client, and prompts are built from task and node text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from langchain_core.messages import BaseMessage
+
+_TABLE = """
+CREATE TABLE IF NOT EXISTS llm_calls (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    role TEXT NOT NULL,
+    key TEXT NOT NULL,
+    prompt_hash TEXT NOT NULL,
+    occurrence INTEGER NOT NULL,
+    model TEXT NOT NULL,
+    prompt TEXT NOT NULL,
+    response TEXT NOT NULL,
+    finish_reason TEXT NOT NULL,
+    input_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,
+    cost REAL NOT NULL,
+    latency_s REAL NOT NULL,
+    error TEXT NOT NULL,
+    created_at REAL NOT NULL
+)
+"""
+_INDEX = "CREATE INDEX IF NOT EXISTS llm_calls_lookup ON llm_calls(role, key, prompt_hash, occurrence)"
+
+
+class LedgerError(RuntimeError):
+    """The ledger's database file cannot be used."""
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """One model call attempt. `error` is '' for a success; a failed attempt has no response."""
+
+    role: str
+    key: str
+    prompt_hash: str
+    occurrence: int
+    model: str
+    prompt: str
+    response: str
+    finish_reason: str
+    input_tokens: int
+    output_tokens: int
+    cost: float
+    latency_s: float
+    error: str = ""
+    id: int = 0
+    created_at: float = 0.0
+
+
+_COLUMNS = tuple(f.name for f in fields(CallRecord))
+_INSERTED = tuple(c for c in _COLUMNS if c != "id")
+
+
+def serialize_messages(messages: Sequence[BaseMessage]) -> str:
+    """The prompt as canonical JSON: what is stored and what `prompt_hash` hashes."""
+    return json.dumps(
+        [{"type": m.type, "content": m.content} for m in messages], sort_keys=True, ensure_ascii=False
+    )
+
+
+def prompt_hash(messages: Sequence[BaseMessage]) -> str:
+    return hashlib.sha256(serialize_messages(messages).encode()).hexdigest()
+
+
+class CallLedger:
+    """The `llm_calls` table of one SQLite file (usually the run's `run.db`)."""
+
+    def __init__(self, db_path: Path | str) -> None:
+        self.path = Path(db_path)
+        if not self.path.parent.is_dir():
+            raise LedgerError(f"cannot open call ledger {self.path}: its directory does not exist")
+        with self._connect() as conn:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(_TABLE)
+            conn.execute(_INDEX)
+            found = {r[1] for r in conn.execute("PRAGMA table_info(llm_calls)")}
+            if found != set(_COLUMNS):
+                raise LedgerError(f"{self.path} has an 'llm_calls' table that is not ours (columns {sorted(found)})")
+
+    def __repr__(self) -> str:
+        return f"CallLedger({str(self.path)!r})"
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        conn: sqlite3.Connection | None = None
+        try:
+            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA busy_timeout = 30000")
+            yield conn
+        except sqlite3.Error as exc:
+            raise LedgerError(f"call ledger {self.path}: {exc}") from exc
+        finally:
+            if conn is not None:
+                conn.close()
+
+    def record(self, record: CallRecord) -> CallRecord:
+        """Append one attempt; returns it with its id and time."""
+        values: dict[str, Any] = {c: getattr(record, c) for c in _INSERTED}
+        values["created_at"] = record.created_at or time.time()
+        names = ", ".join(_INSERTED)
+        marks = ", ".join("?" for _ in _INSERTED)
+        with self._connect() as conn:
+            cursor = conn.execute(f"INSERT INTO llm_calls ({names}) VALUES ({marks})", tuple(values.values()))
+            row_id = int(cursor.lastrowid or 0)
+        return CallRecord(**{**values, "id": row_id})
+
+    def totals(self) -> tuple[float, int]:
+        """(total cost in $, total tokens) over every attempt recorded, failed ones included."""
+        with self._connect() as conn:
+            row = conn.execute(
+                "SELECT COALESCE(SUM(cost), 0), COALESCE(SUM(input_tokens + output_tokens), 0) FROM llm_calls"
+            ).fetchone()
+        return float(row[0]), int(row[1])
+
+    def lookup(self, role: str, key: str, prompt_hash: str, occurrence: int) -> CallRecord | None:
+        """The successful call recorded for this (role, key, prompt, occurrence), if any (replay)."""
+        with self._connect() as conn:
+            row = conn.execute(
+                f"SELECT {', '.join(_COLUMNS)} FROM llm_calls WHERE role = ? AND key = ? AND prompt_hash = ?"
+                " AND occurrence = ? AND error = '' ORDER BY id LIMIT 1",
+                (role, key, prompt_hash, occurrence),
+            ).fetchone()
+        return None if row is None else CallRecord(**dict(row))
+
+    def rows(self, role: str | None = None) -> list[CallRecord]:
+        """All recorded attempts (or one role's), oldest first."""
+        where, params = ("WHERE role = ?", (role,)) if role is not None else ("", ())
+        with self._connect() as conn:
+            found = conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM llm_calls {where} ORDER BY id", params)
+            return [CallRecord(**dict(r)) for r in found.fetchall()]
+
+    def calls_for(self, key: str, role: str | None = None) -> list[CallRecord]:
+        """Every attempt made under `key` (one trial), optionally of one role, oldest first."""
+        where, params = ("WHERE key = ? AND role = ?", (key, role)) if role else ("WHERE key = ?", (key,))
+        with self._connect() as conn:
+            found = conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM llm_calls {where} ORDER BY id", params)
+            return [CallRecord(**dict(r)) for r in found.fetchall()]

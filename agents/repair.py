@@ -1,0 +1,45 @@
+"""Crash repair: the model sees the crashed program and its traceback and proposes a fix.
+
+Why a Proposal: the fix travels the same path as any edit — `agents.engineer.build_candidate(crashed_program,
+proposal)` applies and checks it — so a repair can never touch the harness either.
+"""
+
+from __future__ import annotations
+
+from langchain_core.messages import HumanMessage
+
+from agents.base import Proposal
+from agents.llm import LLMClient
+from agents.llm_researcher import ask
+from agents.prompting import EditProblem, PromptTemplates, ProposalError, fence, parse_proposal
+from tools.edits import EditError, apply_edits
+
+ROLE = "repair"
+
+
+class LLMRepairer:
+    """Asks the model to fix a crashed program (SEARCH/REPLACE blocks or the whole program)."""
+
+    def __init__(self, client: LLMClient, *, templates: PromptTemplates | None = None) -> None:
+        self.client = client
+        self.templates = templates or PromptTemplates()
+
+    def repair(self, program: str, error: str, stderr_tail: str, key: str) -> Proposal:
+        """A fix of `program`; a diff fix is checked to apply. Raises ProposalError (BudgetExceeded passes)."""
+        prompt = self.templates.render(
+            "repair",
+            program=fence(program),
+            error=error.strip() or "(no error message)",
+            stderr_tail=fence(stderr_tail, "") if stderr_tail.strip() else "(empty)",
+        )
+        reply = ask(self.client, ROLE, [HumanMessage(prompt)], key)
+        try:
+            proposal = parse_proposal(reply.text, "any")
+        except EditProblem as exc:
+            raise ProposalError(f"repair reply unusable: {exc}") from None
+        if proposal.mode == "diff":
+            try:
+                apply_edits(program, proposal.edit)
+            except EditError as exc:
+                raise ProposalError(f"repair edit does not apply: {exc}") from None
+        return proposal

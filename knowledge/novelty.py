@@ -1,0 +1,107 @@
+"""Novelty check: is a proposal a repeat of something the run already tried?
+
+Two tests, both against every stored node: an identical program (always a repeat: evaluating it again would only
+spend budget) and, when a threshold is set, a motivation whose embedding is at least that similar to a stored
+node's. Fingerprints live in the run database (`node_fingerprints`), so a resumed run remembers them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from knowledge.embeddings import Embedder
+from knowledge.records import Node
+
+_TABLE = """
+CREATE TABLE IF NOT EXISTS node_fingerprints (
+    node_id INTEGER PRIMARY KEY,
+    program_sha TEXT NOT NULL,
+    vector BLOB
+)
+"""
+
+
+def program_sha(program: str) -> str:
+    return hashlib.sha256(program.encode()).hexdigest()
+
+
+class NoveltyIndex:
+    """Program hashes and motivation embeddings of stored nodes, checked before a candidate is run."""
+
+    def __init__(self, db_path: Path, embedder: Embedder | None = None) -> None:
+        self.db_path = Path(db_path)
+        self.embedder = embedder
+        self._lock = threading.Lock()
+        with self._connect() as conn:
+            conn.execute(_TABLE)
+            rows = conn.execute("SELECT node_id, program_sha, vector FROM node_fingerprints ORDER BY node_id")
+            self._shas: dict[str, int] = {}
+            self._seen: set[int] = set()
+            self._ids: list[int] = []
+            vectors: list[np.ndarray] = []
+            for node_id, sha, blob in rows:
+                self._seen.add(node_id)
+                self._shas.setdefault(sha, node_id)
+                if blob is not None:
+                    self._ids.append(node_id)
+                    vectors.append(np.frombuffer(blob, dtype=np.float32))
+        self._vectors = np.vstack(vectors) if vectors else None
+        self.observed_upto = max(self._seen, default=0)
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
+        conn.execute("PRAGMA busy_timeout = 30000")
+        return conn
+
+    def observe(self, nodes: list[Node]) -> None:
+        """Remember these stored nodes (idempotent; nodes without a program are skipped)."""
+        with self._lock:
+            fresh = [n for n in nodes if n.program and n.id > 0 and n.id not in self._seen]
+        if not fresh:
+            return
+        vectors = self.embedder.embed([n.motivation for n in fresh]) if self.embedder else None
+        with self._lock:
+            conn = self._connect()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                for i, node in enumerate(fresh):
+                    blob = None if vectors is None else vectors[i].astype(np.float32).tobytes()
+                    conn.execute(
+                        "INSERT OR IGNORE INTO node_fingerprints(node_id, program_sha, vector) VALUES (?, ?, ?)",
+                        (node.id, program_sha(node.program), blob),
+                    )
+                conn.execute("COMMIT")
+            finally:
+                conn.close()
+            for i, node in enumerate(fresh):
+                if node.id in self._seen:
+                    continue
+                self._seen.add(node.id)
+                self._shas.setdefault(program_sha(node.program), node.id)
+                if vectors is not None:
+                    self._ids.append(node.id)
+                    row = vectors[i : i + 1].astype(np.float32)
+                    self._vectors = row if self._vectors is None else np.vstack([self._vectors, row])
+            self.observed_upto = max(self.observed_upto, max(n.id for n in fresh))
+
+    def check(self, program: str, motivation: str, threshold: float) -> str | None:
+        """Why this proposal is not novel, or None when it is."""
+        with self._lock:
+            twin = self._shas.get(program_sha(program))
+            if twin is not None:
+                return f"the program is identical to node {twin}'s"
+            if threshold <= 0 or self.embedder is None or self._vectors is None:
+                return None
+            vectors = self._vectors
+            ids = list(self._ids)
+        query = self.embedder.embed([motivation])[0]
+        sims = vectors @ query
+        best = int(np.argmax(sims))
+        if sims[best] >= threshold:
+            return f"the motivation is {sims[best]:.3f} similar to node {ids[best]}'s (threshold {threshold:g})"
+        return None

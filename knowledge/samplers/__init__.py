@@ -1,0 +1,1 @@
+"""Stateful parent samplers, one module per strategy; `knowledge.sampling` holds the protocol and registry."""

@@ -1,0 +1,50 @@
+"""`asi-evolve run --model … --base-url …` against a real OpenAI-compatible server, then `--replay` offline."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from agents.ledger import CallLedger
+from knowledge.database import SQLiteDatabase
+from tests.e2e.helpers import asi
+from tests.model_replies import tiny_task_model
+from tests.openai_server import FakeOpenAIServer
+
+pytestmark = pytest.mark.slow
+
+
+def sequence(run_dir: Path) -> list[tuple]:
+    return [(n.trial_key, n.name, n.status, n.score, n.program, n.analysis)
+            for n in SQLiteDatabase(run_dir / "run.db").nodes()]
+
+
+def test_model_run_then_exact_replay_without_network(tiny_task: Path, tmp_path: Path) -> None:
+    recorded = tmp_path / "recorded"
+    with FakeOpenAIServer(reply_fn=tiny_task_model) as server:
+        proc = asi("run", str(tiny_task), "--steps", "3", "--run-dir", str(recorded), "--no-cognition",
+                   "--model", "fake-model", "--base-url", server.base_url, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        asked = len([r for r in server.requests if r.path.endswith("/chat/completions")])
+    assert "models: fake-model" in proc.stderr
+    assert asked == len(CallLedger(recorded / "run.db").rows()) == 3 + 4  # researcher x3, analyzer x4
+    # the server is gone: a replay must not touch the network and must reproduce every node
+    replayed = tmp_path / "replayed"
+    proc = asi("run", "--replay", str(recorded), "--run-dir", str(replayed), timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "replaying the model answers" in proc.stderr
+    assert sequence(replayed) == sequence(recorded)
+
+
+def test_unreachable_model_server_is_one_line_and_exit_2(tiny_task: Path, tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    proc = asi("run", str(tiny_task), "--run-dir", str(tmp_path / "run"), "--model", "fake-model",
+               "--base-url", f"http://127.0.0.1:{port}/v1", timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and str(port) in lines[0]
+    assert not (tmp_path / "run" / "run.db").exists()

@@ -1,0 +1,66 @@
+"""The loop driven by a model served over the OpenAI API by a real local HTTP server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from langgraph.checkpoint.memory import InMemorySaver
+
+from agents.ledger import CallLedger
+from graph.builder import make_builder
+from graph.checkpoint import thread_config
+from graph.context import Context
+from knowledge.database import SQLiteDatabase
+from tests.model_replies import tiny_task_model
+from tests.openai_server import FakeOpenAIServer
+
+
+def run(task: Path, run_dir: Path, steps: int, url: str, **ctx) -> dict:
+    context = Context(task=str(task), run_dir=str(run_dir), sampler="greedy", cognition=False,
+                      models=("fake-model",), base_urls=(url,), **ctx)
+    graph = make_builder().compile(checkpointer=InMemorySaver())
+    return graph.invoke({"max_steps": steps}, thread_config(100), context=context)
+
+
+def test_model_researcher_and_analyzer_drive_the_loop(tiny_task: Path, tmp_path: Path) -> None:
+    with FakeOpenAIServer(reply_fn=tiny_task_model) as server:
+        state = run(tiny_task, tmp_path / "run", 3, server.base_url)
+    nodes = SQLiteDatabase(tmp_path / "run" / "run.db").nodes()
+    assert [n.metrics.get("x") for n in nodes] == [1.0, 1.5, 2.0, 2.5]
+    assert state["best_score"] == -0.25
+    assert all(n.insights == ("X closer to 3 scores higher",) for n in nodes[1:])
+    roles = [r.role for r in CallLedger(tmp_path / "run" / "run.db").rows()]
+    assert roles.count("researcher") == 3 and roles.count("analyzer") == 4
+
+
+def test_a_crash_is_repaired_by_the_model_and_every_attempt_recorded(tiny_task: Path, tmp_path: Path) -> None:
+    with FakeOpenAIServer(reply_fn=lambda body: tiny_task_model(body, crash_first=True)) as server:
+        run(tiny_task, tmp_path / "run", 1, server.base_url, repair_rounds=1)
+    node = SQLiteDatabase(tmp_path / "run" / "run.db").nodes()[1]
+    assert node.status == "ok" and node.metrics["x"] == 2.0
+    assert len(node.attempts) == 1
+    assert node.attempts[0]["status"] == "failed" and "ZeroDivisionError" in node.attempts[0]["error"]
+    assert "X = 1 / 0" in node.attempts[0]["program"] and node.attempts[0]["repair"] == "undo the division"
+    assert (tmp_path / "run" / "nodes" / node.trial_key / "attempt0.py").read_text() == node.attempts[0]["program"]
+
+
+def test_without_repair_rounds_the_crash_is_stored_as_failed(tiny_task: Path, tmp_path: Path) -> None:
+    with FakeOpenAIServer(reply_fn=lambda body: tiny_task_model(body, crash_first=True)) as server:
+        run(tiny_task, tmp_path / "run", 1, server.base_url, repair_rounds=0)
+    node = SQLiteDatabase(tmp_path / "run" / "run.db").nodes()[1]
+    assert node.status == "failed" and "ZeroDivisionError" in node.error and node.attempts == ()
+
+
+def test_cost_budget_stops_new_proposals_with_a_clear_reason(tiny_task: Path, tmp_path: Path) -> None:
+    (tiny_task / "task.yaml").write_text(
+        (tiny_task / "task.yaml").read_text() + "prices:\n  fake-model: {in: 1000.0, out: 1000.0}\n"
+    )
+    with FakeOpenAIServer(reply_fn=tiny_task_model) as server:
+        state = run(tiny_task, tmp_path / "run", 50, server.base_url, max_cost=0.5)
+    ledger = CallLedger(tmp_path / "run" / "run.db")
+    cost, _ = ledger.totals()
+    assert state["stop_reason"].startswith("model budget spent") and cost >= 0.5
+    assert state["steps"] < 50
+    rows = ledger.rows()
+    assert abs(sum(r.cost for r in rows) - cost) < 1e-12
+    assert all(abs(r.cost - (r.input_tokens + r.output_tokens) * 1000.0 / 1e6) < 1e-12 for r in rows)
