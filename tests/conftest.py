@@ -49,9 +49,9 @@ def write_tiny_task(folder: Path, **yaml_extra: object) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "initial_program.py").write_text(TINY_PROGRAM)
     (folder / "evaluator.py").write_text(TINY_EVALUATOR)
-    lines = ["name: tiny", "description: Move X towards 3.", "timeout_s: 20", "steps: 5", "sampler: greedy"]
-    lines += [f"{k}: {v}" for k, v in yaml_extra.items()]
-    (folder / "task.yaml").write_text("\n".join(lines) + "\n")
+    fields = {"name": "tiny", "description": "Move X towards 3.", "timeout_s": 20, "steps": 5, "sampler": "greedy"}
+    fields.update(yaml_extra)  # values are YAML text
+    (folder / "task.yaml").write_text("".join(f"{k}: {v}\n" for k, v in fields.items()))
     return folder
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import knowledge.cognition as cognition
+import knowledge.vector_index as vector_index
 from knowledge.cognition import CognitionBase, CognitionDraft
 from knowledge.database import SQLiteDatabase
 from knowledge.embeddings import MiniLMEmbedder, OpenAIEmbedder
@@ -185,7 +185,7 @@ def test_embedders_of_another_name_or_dimension_are_refused(
 def test_large_bases_switch_to_hnsw_and_still_find_stored_vectors(
     tmp_path: Path, minilm: MiniLMEmbedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cognition, "FLAT_MAX_ITEMS", 50)
+    monkeypatch.setattr(vector_index, "FLAT_MAX_ITEMS", 50)
     rng = np.random.default_rng(0)
     vectors = rng.standard_normal((80, 384)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)

@@ -1,0 +1,43 @@
+"""`asi-evolve knowledge add|search|list` on a task's standing base and on a run's base."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.helpers import asi
+
+pytestmark = pytest.mark.slow
+
+
+def test_add_search_list_then_a_new_run_starts_from_it(tiny_task: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("ASI_EVOLVE_KNOWLEDGE_HOME", str(tmp_path / "home"))
+    note = tmp_path / "paper.md"
+    note.write_text("# Annealing\n\nLower the temperature slowly so the search escapes shallow local optima.\n")
+    added = asi("knowledge", "add", str(note), "--task", str(tiny_task), timeout=300)
+    assert added.returncode == 0, added.stderr
+    assert added.stdout.startswith("added 1 items from 1 files")
+    again = asi("knowledge", "add", str(note), "--task", str(tiny_task), timeout=300)
+    assert again.stdout.startswith("added 0 items")
+
+    found = asi("knowledge", "search", "cool down gradually to avoid getting stuck", "-k", "1",
+                "--task", str(tiny_task), timeout=300)
+    assert found.returncode == 0 and "paper.md#Annealing" in found.stdout and "Lower the temperature" in found.stdout
+    listed = asi("knowledge", "list", "--task", str(tiny_task), timeout=300)
+    assert "paper.md#Annealing" in listed.stdout
+
+    run_dir = tmp_path / "run"
+    proc = asi("run", str(tiny_task), "--steps", "1", "--run-dir", str(run_dir), timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    in_run = asi("knowledge", "list", "--run-dir", str(run_dir), timeout=300)
+    assert "paper.md#Annealing" in in_run.stdout  # the run's base started from the task's standing base
+    assert os.path.isdir(tmp_path / "home")
+
+
+def test_knowledge_needs_exactly_one_target(tiny_task: Path, tmp_path: Path) -> None:
+    proc = asi("knowledge", "search", "anything", timeout=120)
+    assert proc.returncode == 2 and proc.stderr.strip() == "error: give exactly one of --task T and --run-dir D"
+    missing = asi("knowledge", "add", str(tmp_path / "nope.md"), "--task", str(tiny_task), timeout=120)
+    assert missing.returncode == 2 and "not found" in missing.stderr
