@@ -95,6 +95,9 @@ def _finish(state: dict[str, Any], run_dir: Path) -> None:
     if status.get("reference_score") is not None:
         line += f", reference {status['reference_score']!r} ({status['reference_label']})"
     out.print(line)
+    if status.get("model_calls"):
+        out.print(f"model calls {status['model_calls']}, tokens {status['model_tokens']}, "
+                  f"cost ${status['model_cost']:.4f}")
     out.print(f"run stored in {run_dir}")
 
 
@@ -200,7 +203,10 @@ def status(
         out.print_json(json.dumps(info))
         return
     table = Table(show_header=False, box=None)
-    for key in ("run_dir", "task", "nodes", "best_score", "best_node_id", "best_name", "initial_score"):
+    for key in ("run_dir", "task", "nodes", "best_score", "best_node_id", "best_name", "initial_score",
+                "model_calls", "model_tokens", "model_cost"):
+        if key not in info:
+            continue
         table.add_row(key, str(info.get(key)))
     table.add_row("counts", ", ".join(f"{k} {v}" for k, v in sorted(info["counts"].items())))
     if info.get("reference_score") is not None:

@@ -15,6 +15,7 @@ from typing import Any
 
 from langgraph.graph import StateGraph
 
+from agents.ledger import CallLedger
 from graph.builder import compile_graph
 from graph.checkpoint import thread_config
 from graph.context import Context
@@ -129,6 +130,11 @@ def run_status(run_dir: Path) -> dict[str, Any]:
         "initial_score": initial.score if initial else None,
         "max_steps": budget.max_steps,
     }
+    calls = CallLedger(run_dir / "run.db").rows()
+    if calls:
+        status["model_calls"] = len(calls)
+        status["model_tokens"] = sum(c.input_tokens + c.output_tokens for c in calls)
+        status["model_cost"] = sum(c.cost for c in calls)
     try:
         task = load_task(context.task)
         status["reference_score"] = task.reference_score

@@ -9,7 +9,7 @@ import pytest
 
 from agents.ledger import CallLedger
 from knowledge.database import SQLiteDatabase
-from tests.e2e.helpers import asi
+from tests.e2e.helpers import asi, status_json
 from tests.model_replies import tiny_task_model
 from tests.openai_server import FakeOpenAIServer
 
@@ -30,6 +30,8 @@ def test_model_run_then_exact_replay_without_network(tiny_task: Path, tmp_path: 
         asked = len([r for r in server.requests if r.path.endswith("/chat/completions")])
     assert "models: fake-model" in proc.stderr
     assert asked == len(CallLedger(recorded / "run.db").rows()) == 3 + 4  # researcher x3, analyzer x4
+    info = status_json(recorded)
+    assert info["model_calls"] == 7 and info["model_tokens"] > 0 and "model calls 7" in proc.stdout
     # the server is gone: a replay must not touch the network and must reproduce every node
     replayed = tmp_path / "replayed"
     proc = asi("run", "--replay", str(recorded), "--run-dir", str(replayed), timeout=300)
