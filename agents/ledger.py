@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from langchain_core.messages import BaseMessage
+
+from knowledge.sqlite import connect
 
 _TABLE = """
 CREATE TABLE IF NOT EXISTS llm_calls (
@@ -102,19 +102,8 @@ class CallLedger:
     def __repr__(self) -> str:
         return f"CallLedger({str(self.path)!r})"
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        conn: sqlite3.Connection | None = None
-        try:
-            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA busy_timeout = 30000")
-            yield conn
-        except sqlite3.Error as exc:
-            raise LedgerError(f"call ledger {self.path}: {exc}") from exc
-        finally:
-            if conn is not None:
-                conn.close()
+    def _connect(self):
+        return connect(self.path, LedgerError, "call ledger")
 
     def record(self, record: CallRecord) -> CallRecord:
         """Append one attempt; returns it with its id and time."""

@@ -12,16 +12,15 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, cast
 
 import numpy as np
 
-from knowledge.database import DatabaseError
 from knowledge.embeddings import Embedder
+from knowledge.sqlite import DatabaseError, connect
 from knowledge.vector_index import VectorIndex
 
 Origin = Literal["prior", "analyzer"]
@@ -135,21 +134,8 @@ class CognitionBase:
         with self._lock:
             self._open_index()
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        """A fresh connection per call (the node database's convention); errors name the file."""
-        conn: sqlite3.Connection | None = None
-        try:
-            conn = sqlite3.connect(self.db_path, timeout=30.0, isolation_level=None)
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA busy_timeout = 30000")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            yield conn
-        except sqlite3.Error as exc:
-            raise DatabaseError(f"database {self.db_path}: {exc}") from exc
-        finally:
-            if conn is not None:
-                conn.close()
+    def _connect(self):
+        return connect(self.db_path)
 
     # -- the index cache (callers hold the lock) -----------------------------------------------------------
 

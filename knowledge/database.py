@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import Any, Protocol
 
 from knowledge.records import NODE_STATUSES, Node, NodeDraft
+from knowledge.sqlite import DatabaseError, connect, transaction
 
 SCHEMA_VERSION = "2"
 
@@ -61,10 +62,6 @@ _INDEXES = """
 CREATE INDEX IF NOT EXISTS nodes_score ON nodes(score);
 CREATE INDEX IF NOT EXISTS nodes_status ON nodes(status);
 """
-
-
-class DatabaseError(RuntimeError):
-    """The database file cannot be used (not ours, unreadable, locked too long, closed)."""
 
 
 class NodeStore(Protocol):
@@ -143,34 +140,12 @@ class SQLiteDatabase:
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        """A fresh connection for one call; sqlite errors become one-line DatabaseErrors naming the file."""
         if self._closed:
             raise DatabaseError(f"database {self.path} is closed")
-        conn: sqlite3.Connection | None = None
-        try:
-            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA busy_timeout = 30000")
-            conn.execute("PRAGMA synchronous = NORMAL")
+        with connect(self.path) as conn:
             yield conn
-        except sqlite3.Error as exc:
-            raise DatabaseError(f"database {self.path}: {exc}") from exc
-        finally:
-            if conn is not None:
-                conn.close()
 
-    @staticmethod
-    @contextmanager
-    def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
-        """BEGIN IMMEDIATE takes the write lock up front: concurrent writers queue instead of deadlocking."""
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            if conn.in_transaction:  # sqlite may already have rolled back (e.g. disk full)
-                conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+    _transaction = staticmethod(transaction)
 
     def _initialise(self) -> None:
         with self._connect() as conn:

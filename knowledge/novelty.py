@@ -8,7 +8,6 @@ node's. Fingerprints live in the run database (`node_fingerprints`), so a resume
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 import threading
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import numpy as np
 
 from knowledge.embeddings import Embedder
 from knowledge.records import Node
+from knowledge.sqlite import connect, transaction
 
 _TABLE = """
 CREATE TABLE IF NOT EXISTS node_fingerprints (
@@ -37,7 +37,7 @@ class NoveltyIndex:
         self.db_path = Path(db_path)
         self.embedder = embedder
         self._lock = threading.Lock()
-        with self._connect() as conn:
+        with connect(self.db_path) as conn:
             conn.execute(_TABLE)
             rows = conn.execute("SELECT node_id, program_sha, vector FROM node_fingerprints ORDER BY node_id")
             self._shas: dict[str, int] = {}
@@ -53,11 +53,6 @@ class NoveltyIndex:
         self._vectors = np.vstack(vectors) if vectors else None
         self.observed_upto = max(self._seen, default=0)
 
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
-        conn.execute("PRAGMA busy_timeout = 30000")
-        return conn
-
     def observe(self, nodes: list[Node]) -> None:
         """Remember these stored nodes (idempotent; nodes without a program are skipped)."""
         with self._lock:
@@ -66,18 +61,13 @@ class NoveltyIndex:
             return
         vectors = self.embedder.embed([n.motivation for n in fresh]) if self.embedder else None
         with self._lock:
-            conn = self._connect()
-            try:
-                conn.execute("BEGIN IMMEDIATE")
+            with connect(self.db_path) as conn, transaction(conn):
                 for i, node in enumerate(fresh):
                     blob = None if vectors is None else vectors[i].astype(np.float32).tobytes()
                     conn.execute(
                         "INSERT OR IGNORE INTO node_fingerprints(node_id, program_sha, vector) VALUES (?, ?, ?)",
                         (node.id, program_sha(node.program), blob),
                     )
-                conn.execute("COMMIT")
-            finally:
-                conn.close()
             for i, node in enumerate(fresh):
                 if node.id in self._seen:
                     continue

@@ -23,6 +23,13 @@ def run(task: Path, run_dir: Path, steps: int, step: float = 0.25, **ctx) -> SQL
     return SQLiteDatabase(run_dir / "run.db")
 
 
+def saved_sampler(task: Path, run_dir: Path, db: SQLiteDatabase):
+    """A fresh sampler of the run, restored from the state the Learner saved."""
+    sampler = open_services(Context(task=str(task), run_dir=str(run_dir), cognition=False)).sampler
+    sampler.load_state_dict(json.loads(db.get_meta(f"sampler_state:{sampler.name}")))
+    return sampler
+
+
 def test_islands_every_island_gets_nodes_and_migrants_survive_a_restart(tmp_path: Path) -> None:
     task = write_tiny_task(tmp_path / "task", sampler="islands",
                            sampler_params="{islands: 3, migration_interval: 2, migration_fraction: 0.5}")
@@ -47,8 +54,7 @@ def test_map_elites_over_an_evaluator_metric_fills_several_cells(tmp_path: Path)
     task = write_tiny_task(tmp_path / "task", sampler="map_elites",
                            sampler_params="{features: ['metric:x'], bins: 4}")
     db = run(task, tmp_path / "run", 6, step=0.5)
-    sampler = open_services(Context(task=str(task), run_dir=str(tmp_path / "run"), cognition=False)).sampler
-    sampler.load_state_dict(json.loads(db.get_meta("sampler_state:map_elites")))
+    sampler = saved_sampler(task, tmp_path / "run", db)
     archive = sampler.archive()
     assert len(archive) >= 3
     assert all(db.get(i).status == "ok" for i in archive.values())
@@ -58,8 +64,7 @@ def test_pareto_samples_from_the_front_of_the_declared_objectives(tmp_path: Path
     task = write_tiny_task(tmp_path / "task", sampler="pareto",
                            objectives="[{name: x, goal: max}, {name: combined_score, goal: max}]")
     db = run(task, tmp_path / "run", 5, step=0.5)
-    sampler = open_services(Context(task=str(task), run_dir=str(tmp_path / "run"), cognition=False)).sampler
-    sampler.load_state_dict(json.loads(db.get_meta("sampler_state:pareto")))
+    sampler = saved_sampler(task, tmp_path / "run", db)
     front = set(sampler.front())
     # x rises towards 3 and so does the score: the newest observed node dominates all earlier ones
     assert front == {max(n.id for n in db.nodes() if n.id <= sampler.observed_upto)}
