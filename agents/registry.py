@@ -1,12 +1,15 @@
 """Registries of Researcher and Analyzer strategies: adding one is a factory plus one line here.
 
-A factory receives the run's model client (None offline) and prompt templates. "auto" picks the model-driven
-strategy when models are configured and the offline one otherwise.
+A factory receives the run's model client (None offline), prompt templates and the strategy's options from
+`task.yaml` (`researcher_options`, e.g. the mode weights p_diff/p_rewrite/p_crossover of the llm researcher or
+p_constant/p_crossover/p_statement of the offline one). "auto" picks the model-driven strategy when models are
+configured and the offline one otherwise.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from agents.base import Analyzer, Researcher
 from agents.llm import LLMClient
@@ -16,41 +19,46 @@ from agents.offline import OfflineResearcher
 from agents.offline_analyzer import OfflineAnalyzer
 from agents.prompting import PromptTemplates
 
-Factory = Callable[[LLMClient | None, PromptTemplates], object]
+Factory = Callable[[LLMClient | None, PromptTemplates, dict[str, Any]], object]
 
 
-def _needs_model(kind: str, build: Callable[[LLMClient, PromptTemplates], object]) -> Factory:
-    def factory(client: LLMClient | None, templates: PromptTemplates) -> object:
+def _needs_model(kind: str, build: Callable[[LLMClient, PromptTemplates, dict[str, Any]], object]) -> Factory:
+    def factory(client: LLMClient | None, templates: PromptTemplates, options: dict[str, Any]) -> object:
         if client is None:
             raise ValueError(f"the llm {kind} needs a model: pass --model (and --base-url for a local server)")
-        return build(client, templates)
+        return build(client, templates, options)
 
     return factory
 
 
 RESEARCHERS: dict[str, Factory] = {
-    "offline": lambda client, templates: OfflineResearcher(),
-    "llm": _needs_model("researcher", lambda c, t: LLMResearcher(c, templates=t)),
+    "offline": lambda client, templates, options: OfflineResearcher(**options),
+    "llm": _needs_model("researcher", lambda c, t, options: LLMResearcher(c, templates=t, **options)),
 }
 ANALYZERS: dict[str, Factory] = {
-    "offline": lambda client, templates: OfflineAnalyzer(),
-    "llm": _needs_model("analyzer", lambda c, t: LLMAnalyzer(c, templates=t)),
+    "offline": lambda client, templates, options: OfflineAnalyzer(),
+    "llm": _needs_model("analyzer", lambda c, t, options: LLMAnalyzer(c, templates=t)),
 }
 
 
-def _make(kind: str, table: dict[str, Factory], name: str, client: LLMClient | None, templates: PromptTemplates):
+def _make(kind: str, table: dict[str, Factory], name: str, client: LLMClient | None, templates: PromptTemplates,
+          options: dict[str, Any]):
     if name == "auto":
         name = "llm" if client is not None else "offline"
     try:
         factory = table[name]
     except KeyError:
         raise ValueError(f"unknown {kind} '{name}' (choose from: auto, {', '.join(sorted(table))})") from None
-    return factory(client, templates)
+    try:
+        return factory(client, templates, options)
+    except TypeError as exc:  # an option the strategy does not take
+        raise ValueError(f"{kind} '{name}': bad option in task.yaml ({exc})") from None
 
 
-def make_researcher(name: str, client: LLMClient | None, templates: PromptTemplates) -> Researcher:
-    return _make("researcher", RESEARCHERS, name, client, templates)  # type: ignore[return-value]
+def make_researcher(name: str, client: LLMClient | None, templates: PromptTemplates,
+                    options: dict[str, Any] | None = None) -> Researcher:
+    return _make("researcher", RESEARCHERS, name, client, templates, options or {})  # type: ignore[return-value]
 
 
 def make_analyzer(name: str, client: LLMClient | None, templates: PromptTemplates) -> Analyzer:
-    return _make("analyzer", ANALYZERS, name, client, templates)  # type: ignore[return-value]
+    return _make("analyzer", ANALYZERS, name, client, templates, {})  # type: ignore[return-value]

@@ -79,7 +79,7 @@ def open_services(context: Context) -> Services:
         run_dir=run_dir,
         db=db,
         sampler=make_sampler_for(context, task),
-        researcher=make_researcher(context.researcher, llm, templates),
+        researcher=make_researcher(context.researcher, llm, templates, task.researcher_options),
         analyzer=make_analyzer(context.analyzer, llm, templates),
         executor=make_executor(context.executor),
         cognition=cognition,

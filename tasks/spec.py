@@ -49,6 +49,8 @@ class TaskSpec(BaseModel):
         models / base_urls: default models of this task ("provider:model", or a name served at a base URL);
             the CLI's --model/--base-url and $ASI_EVOLVE_MODEL/$ASI_EVOLVE_BASE_URL come first / last.
         prices: $ per 1M tokens per model, {model: {in: .., out: ..}}, for cost accounting and --max-cost.
+        researcher_options: keyword options of the researcher strategy, e.g. the llm researcher's mode weights
+            {p_diff: 0.7, p_rewrite: 0.1, p_crossover: 0.2} or the offline one's {p_constant, p_crossover, ...}.
         judge_weight: weight of an LLM judge's score blended into the metric score (0: no judge).
         judge_scale: the judge's rating scale (low, high).
         target_score: stop once a node reaches it.
@@ -75,6 +77,7 @@ class TaskSpec(BaseModel):
     models: list[str] = Field(default_factory=list)
     base_urls: list[str] = Field(default_factory=list)
     prices: dict[str, Any] = Field(default_factory=dict)
+    researcher_options: dict[str, Any] = Field(default_factory=dict)
     judge_weight: float = Field(default=0.0, ge=0.0, le=1.0)
     judge_scale: tuple[float, float] = (1.0, 10.0)
     target_score: float | None = None

@@ -25,6 +25,8 @@ def parent_x(prompt: str) -> str:
 def tiny_task_model(body: dict[str, Any], crash_first: bool = False) -> str:
     """Researcher: raise X by 0.5 (optionally crashing first); repair: restore a number; analyzer: a lesson."""
     prompt = prompt_of(body)
+    if "SCORE: <a number" in prompt:  # the judge: rates every program 8 of 1..10
+        return "SCORE: 8\nREASON: a sound, simple approach.\n"
     if "ANALYSIS:" in prompt and "INSIGHTS:" in prompt:
         return (
             "ANALYSIS:\nMoving X towards 3 changes the score as expected.\n"

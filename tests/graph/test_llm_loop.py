@@ -64,3 +64,37 @@ def test_cost_budget_stops_new_proposals_with_a_clear_reason(tiny_task: Path, tm
     rows = ledger.rows()
     assert abs(sum(r.cost for r in rows) - cost) < 1e-12
     assert all(abs(r.cost - (r.input_tokens + r.output_tokens) * 1000.0 / 1e6) < 1e-12 for r in rows)
+
+
+def test_judge_rating_is_blended_into_the_score_and_a_failed_judge_is_neutral(tiny_task: Path, tmp_path: Path) -> None:
+    with FakeOpenAIServer(reply_fn=tiny_task_model) as server:
+        run(tiny_task, tmp_path / "run", 2, server.base_url, judge_weight=0.5)
+    nodes = SQLiteDatabase(tmp_path / "run" / "run.db").nodes()
+    # the initial node: nothing to compare with, so the blend maps onto (score, score) and changes nothing
+    assert nodes[0].score == nodes[0].metrics["metric_score"] == -4.0
+    first = nodes[1]  # metric -2.25, range (parent -4.0 .. -2.25), rating (8-1)/9: 0.5*m + 0.5*(lo + r*(hi-lo))
+    rating = 7 / 9
+    assert first.metrics["judge_score"] == rating
+    assert abs(first.score - (0.5 * -2.25 + 0.5 * (-4.0 + rating * 1.75))) < 1e-12
+
+    def no_judge(body: dict) -> str:
+        reply = tiny_task_model(body)
+        return "I would rather not rate this." if reply.startswith("SCORE:") else reply
+
+    with FakeOpenAIServer(reply_fn=no_judge) as server:
+        run(tiny_task, tmp_path / "neutral", 1, server.base_url, judge_weight=0.5)
+    node = SQLiteDatabase(tmp_path / "neutral" / "run.db").nodes()[1]
+    assert node.metrics["judge_score"] is None and node.score == node.metrics["metric_score"] == -2.25
+
+
+def test_mode_weights_from_task_yaml_reach_the_model_researcher(tiny_task: Path, tmp_path: Path) -> None:
+    (tiny_task / "task.yaml").write_text(
+        (tiny_task / "task.yaml").read_text() + "researcher_options: {p_diff: 0.0, p_rewrite: 1.0, p_crossover: 0.0}\n"
+    )
+    with FakeOpenAIServer(reply_fn=tiny_task_model) as server:
+        run(tiny_task, tmp_path / "run", 2, server.base_url)
+        prompts = [r.prompt_text() for r in server.requests if r.path.endswith("/chat/completions")]
+    research = [p for p in prompts if "NAME:" in p]
+    assert len(research) == 2 and all("PROGRAM:\n```python" in p for p in research)  # rewrites only
+    nodes = SQLiteDatabase(tmp_path / "run" / "run.db").nodes()
+    assert [n.metrics["x"] for n in nodes] == [1.0, 1.5, 2.0]
