@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from langchain_core.language_models.fake_chat_models import FakeMessagesListChatModel
+from langchain_core.messages import AIMessage
 from langgraph.checkpoint.memory import InMemorySaver
 
 from agents.ledger import CallLedger
+from agents.llm import LLMClient, ModelSpec
+from agents.llm_analyzer import LLMAnalyzer
+from agents.llm_researcher import LLMResearcher
 from graph.builder import make_builder
 from graph.checkpoint import thread_config
 from graph.context import Context
 from knowledge.database import SQLiteDatabase
+from tests.graph.fakes import provider_with
 from tests.model_replies import tiny_task_model
 from tests.openai_server import FakeOpenAIServer
 
@@ -98,3 +104,23 @@ def test_mode_weights_from_task_yaml_reach_the_model_researcher(tiny_task: Path,
     assert len(research) == 2 and all("PROGRAM:\n```python" in p for p in research)  # rewrites only
     nodes = SQLiteDatabase(tmp_path / "run" / "run.db").nodes()
     assert [n.metrics["x"] for n in nodes] == [1.0, 1.5, 2.0]
+
+
+def test_nodes_with_a_langchain_fake_chat_model_injected(tiny_task: Path, tmp_path: Path) -> None:
+    """Node-level: the model strategies are injected through the provider with a LangChain fake chat model."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    analysis = AIMessage("ANALYSIS:\nThe baseline scores -4.\nINSIGHTS:\n- X is far from 3\n")
+    proposal = AIMessage("NAME: X to 2\nMOTIVATION:\nCloser to 3.\nEDITS:\n"
+                         "<<<<<<< SEARCH\nX = 1.0\n=======\nX = 2.0\n>>>>>>> REPLACE\n")
+    fake = FakeMessagesListChatModel(responses=[analysis, proposal, analysis])
+    client = LLMClient([ModelSpec("fake")], CallLedger(run_dir / "run.db"), models=[fake])
+    researcher = LLMResearcher(client, p_diff=1.0, p_rewrite=0.0, p_crossover=0.0)
+    provider = provider_with(researcher=researcher, analyzer=LLMAnalyzer(client))
+    context = Context(task=str(tiny_task), run_dir=str(run_dir), sampler="greedy", cognition=False)
+    graph = make_builder(provider).compile(checkpointer=InMemorySaver())
+    graph.invoke({"max_steps": 1}, thread_config(), context=context)
+    nodes = SQLiteDatabase(run_dir / "run.db").nodes()
+    assert [n.metrics["x"] for n in nodes] == [1.0, 2.0]
+    assert nodes[1].name == "X to 2" and nodes[1].insights == ("X is far from 3",)
+    assert [r.role for r in CallLedger(run_dir / "run.db").rows()] == ["analyzer", "researcher", "analyzer"]
