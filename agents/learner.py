@@ -35,15 +35,21 @@ def sampler_meta_key(services: Services) -> str:
     return f"sampler_state:{services.sampler.name}"
 
 
-def catch_up_sampler(services: Services) -> None:
-    """Restore the sampler's saved state once, then show it every node stored since."""
-    sampler = services.sampler
+def catch_up(services: Services) -> None:
+    """Restore the sampler's saved state once, then show it and the novelty index every node stored since.
+
+    One read of the new nodes serves both (each ignores what it has already seen).
+    """
+    sampler, novelty = services.sampler, services.novelty
     if sampler.observed_upto == 0:
         saved = services.db.get_meta(sampler_meta_key(services))
         if saved:
             sampler.load_state_dict(json.loads(saved))
-    for node in services.db.nodes_since(sampler.observed_upto):
-        sampler.observe(node)
+    fresh = services.db.nodes_since(min(sampler.observed_upto, novelty.observed_upto))
+    for node in fresh:
+        if node.id > sampler.observed_upto:
+            sampler.observe(node)
+    novelty.observe(fresh)
 
 
 def retrieve(services: Services, context_nodes: list[Node]) -> tuple[int, ...]:
@@ -86,8 +92,7 @@ def make_learner_node(provider: ServiceProvider):
         remaining = merged["max_steps"] - merged.get("steps", 0)
         k = max(1, min(ctx.workers, remaining))
         rng = random.Random(f"{ctx.seed}:learner:{generation}")
-        catch_up_sampler(services)
-        services.novelty.observe(db.nodes_since(services.novelty.observed_upto))
+        catch_up(services)
         picks = services.sampler.sample(k, rng, generation)
         db.set_meta(sampler_meta_key(services), json.dumps(services.sampler.state_dict(), sort_keys=True))
         best = db.best()

@@ -19,8 +19,8 @@ from graph.state import LoopState
 
 def stop_reason(state: LoopState, services: Services) -> str | None:
     """Why the loop must stop now, or None to go on."""
-    if not services.db.scored():
-        initial = services.db.nodes()
+    if services.db.best() is None:  # one-row query: this runs every generation
+        initial = services.db.nodes()  # no valid node at all: only failures are stored, usually just one
         if initial:
             node = initial[0]
             return f"the initial program is not valid ({node.status}: {node.error}); fix it and run again"

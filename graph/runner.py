@@ -15,6 +15,7 @@ from typing import Any
 
 from langgraph.graph import StateGraph
 
+from agents.learner import INITIAL_KEY
 from agents.ledger import CallLedger
 from graph.builder import compile_graph
 from graph.checkpoint import thread_config
@@ -117,8 +118,7 @@ def run_status(run_dir: Path) -> dict[str, Any]:
         raise RunError(f"run has no database yet: {run_dir / 'run.db'}")
     db = SQLiteDatabase(run_dir / "run.db")
     best = db.best()
-    nodes = db.nodes()
-    initial = nodes[0] if nodes and nodes[0].generation == 0 else None
+    initial = db.get_by_trial_key(INITIAL_KEY)
     status: dict[str, Any] = {
         "run_dir": str(run_dir),
         "task": context.task,
