@@ -38,17 +38,20 @@ def raw_log(outcome: Outcome, stdout: str) -> Analysis:
 
 
 def judged(services: Services, key: str, program: str, score: float, metrics: dict, parent: Node | None):
-    """Blend the LLM judge's rating into the metric score; a failed judge call leaves the score unchanged.
+    """Blend the LLM judge's rating into the metric score: (score, metrics, notes).
 
     The judge's normalised rating is mapped onto the range the run's scores span (parent to best, this node
-    included), so the judge moves a score by at most `weight` times that range.
+    included), so the judge moves a score by at most `weight` times that range. A failed judge call leaves the
+    score unchanged and its reason in the notes.
     """
     judge = services.judge
-    rating = judge.judge(program, metrics, services.task.description, key=f"{key}:judge")
+    rating, reason = judge.rate(program, metrics, services.task.description, key=f"{key}:judge")
+    if rating is None:
+        return score, {**metrics, "metric_score": score}, (one_line(f"judge failed, metric score kept: {reason}"),)
     best = services.db.best()
     scores = [score] + [n.score for n in (parent, best) if n is not None and n.score is not None]
     blended = judge.blend(score, rating, (min(scores), max(scores)))
-    return blended, {**metrics, "metric_score": score, "judge_score": rating}
+    return blended, {**metrics, "metric_score": score, "judge_score": rating}, ()
 
 
 def write_back(services: Services, node: Node) -> None:
@@ -94,8 +97,11 @@ def make_analyzer_node(provider: ServiceProvider):
             status, score, metrics, error, stderr = "failed", None, {}, "the experiment produced no result", ""
 
         parent = db.get(spec.parent_id) if spec.parent_id is not None else None
+        notes = [*proposal.notes, *(state.get("notes") or ())]
         if status == "ok" and score is not None and services.judge is not None:
-            score, metrics = judged(services, spec.key, state.get("program") or "", score, metrics, parent)
+            score, metrics, judge_notes = judged(services, spec.key, state.get("program") or "", score, metrics,
+                                                 parent)
+            notes += judge_notes
         outcome = Outcome(
             proposal=proposal,
             status=status,
@@ -137,6 +143,7 @@ def make_analyzer_node(provider: ServiceProvider):
                 novelty_rejections=state.get("novelty_rejections", 0),
                 insights=tuple(analysis.insights),
                 attempts=tuple(state.get("attempts") or ()),
+                notes=tuple(notes),
             )
         )
         _write_node_files(services, spec.key, node, result)

@@ -17,12 +17,14 @@ class Proposal:
     """What a Researcher proposes: a named, motivated edit of the parent program.
 
     `edit` holds SEARCH/REPLACE blocks when `mode == "diff"`, or the whole new program when `mode == "rewrite"`.
+    `notes` say what the reader of a model's reply had to supply itself (a derived name, a missing motivation).
     """
 
     name: str
     motivation: str
     edit: str
     mode: Literal["diff", "rewrite"] = "diff"
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,8 @@ from typing import Any
 from langchain_core.messages import HumanMessage
 
 from agents.llm import LLMClient
-from agents.prompting import PromptTemplates, fence, parse_judge_score
+from agents.prompting import PromptTemplates, fence
+from agents.replies import parse_judge_score
 
 ROLE = "judge"
 

@@ -12,7 +12,8 @@ from langchain_core.messages import HumanMessage
 from agents.base import Analysis, Outcome
 from agents.llm import LLMClient
 from agents.offline_analyzer import OfflineAnalyzer
-from agents.prompting import PromptTemplates, ProposalError, fence, format_metrics, format_score, parse_analysis
+from agents.prompting import PromptTemplates, fence, format_metrics, format_score
+from agents.replies import ProposalError, parse_analysis
 from knowledge.records import Node
 
 ROLE = "analyzer"

@@ -15,16 +15,9 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from agents.base import Proposal, ResearchContext
 from agents.llm import Completion, LLMCallError, LLMClient
-from agents.prompting import (
-    EditProblem,
-    PromptTemplates,
-    ProposalError,
-    parse_proposal,
-    render_feedback,
-    render_insights,
-    render_node,
-)
-from tools.edits import EditError, apply_edits
+from agents.prompting import PromptTemplates, render_feedback, render_insights, render_node
+from agents.replies import EditProblem, ProposalError, parse_proposal
+from tools.edits import EditError, apply_edits, check_harness
 
 Mode = Literal["diff", "rewrite", "crossover"]
 ROLE = "researcher"
@@ -131,9 +124,16 @@ class LLMResearcher:
             kept.pop()
 
     def _applied(self, text: str, ctx: ResearchContext) -> Proposal:
-        proposal = parse_proposal(text, "diff")
+        """The reply's proposal, checked to apply to the parent (a whole program: to keep its harness)."""
+        parent = ctx.parent.program
+        proposal = parse_proposal(text, "diff", parent=parent)
+        if proposal.mode == "rewrite":
+            problem = check_harness(parent, proposal.edit)
+            if problem:
+                raise EditProblem(f"the whole program given changes the harness: {problem}")
+            return proposal
         try:
-            apply_edits(ctx.parent.program, proposal.edit)
+            apply_edits(parent, proposal.edit)
         except EditError as exc:
             raise EditProblem(str(exc)) from None
         return proposal
@@ -141,4 +141,10 @@ class LLMResearcher:
     def _rewrite(self, ctx: ResearchContext, note: str) -> Proposal:
         messages: list[BaseMessage] = [HumanMessage(self.render("researcher_rewrite", ctx, note=note))]
         reply = ask(self.client, ROLE, messages, ctx.seed)
-        return parse_proposal(reply.text, "rewrite")
+        proposal = parse_proposal(reply.text, "rewrite", parent=ctx.parent.program)
+        if proposal.mode == "diff":
+            try:
+                apply_edits(ctx.parent.program, proposal.edit)
+            except EditError as exc:
+                raise EditProblem(str(exc)) from None
+        return proposal

@@ -11,7 +11,8 @@ from langchain_core.messages import HumanMessage
 from agents.base import Proposal
 from agents.llm import LLMClient
 from agents.llm_researcher import ask
-from agents.prompting import EditProblem, PromptTemplates, ProposalError, fence, parse_proposal
+from agents.prompting import PromptTemplates, fence
+from agents.replies import EditProblem, ProposalError, parse_proposal
 from tools.edits import EditError, apply_edits
 
 ROLE = "repair"
@@ -34,7 +35,7 @@ class LLMRepairer:
         )
         reply = ask(self.client, ROLE, [HumanMessage(prompt)], key)
         try:
-            proposal = parse_proposal(reply.text, "any")
+            proposal = parse_proposal(reply.text, "any", parent=program)
         except EditProblem as exc:
             raise ProposalError(f"repair reply unusable: {exc}") from None
         if proposal.mode == "diff":

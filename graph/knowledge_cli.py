@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from knowledge.cognition import CognitionBase
-from knowledge.embeddings import make_embedder
-from knowledge.ingest import ingest, iter_corpus_files
 from rich.console import Console
 
 from graph.runner import load_run_config
 from graph.services import open_cognition, seed_corpus, task_store_dir
+from knowledge.cognition import CognitionBase
+from knowledge.embeddings import make_embedder
+from knowledge.ingest import ingest, iter_corpus_files
 from tasks.registry import load_task
 from tasks.spec import TaskSpec
 

@@ -22,18 +22,18 @@ from typing import Any, Protocol
 from knowledge.records import NODE_STATUSES, Node, NodeDraft
 from knowledge.sqlite import DatabaseError, connect, transaction
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 
 _COLUMNS: tuple[str, ...] = (
     "id", "trial_key", "generation", "parent_ids", "name", "motivation", "program", "edit", "metrics",
     "score", "analysis", "status", "error", "timings", "created_at", "visits", "island", "cognition_ids",
-    "novelty_rejections", "insights", "attempts",
+    "novelty_rejections", "insights", "attempts", "notes",
 )
-_JSON_COLUMNS = frozenset({"parent_ids", "metrics", "timings", "cognition_ids", "insights", "attempts"})
+_JSON_COLUMNS = frozenset({"parent_ids", "metrics", "timings", "cognition_ids", "insights", "attempts", "notes"})
 _STATUS_LIST = ", ".join(f"'{s}'" for s in NODE_STATUSES)
 
-_TABLES = f"""
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+_META = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+_NODES = f"""
 CREATE TABLE IF NOT EXISTS nodes (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     trial_key TEXT NOT NULL UNIQUE,
@@ -55,7 +55,8 @@ CREATE TABLE IF NOT EXISTS nodes (
     cognition_ids TEXT NOT NULL DEFAULT '[]',
     novelty_rejections INTEGER NOT NULL DEFAULT 0,
     insights TEXT NOT NULL DEFAULT '[]',
-    attempts TEXT NOT NULL DEFAULT '[]'
+    attempts TEXT NOT NULL DEFAULT '[]',
+    notes TEXT NOT NULL DEFAULT '[]'
 )
 """
 _INDEXES = """
@@ -101,6 +102,7 @@ def _row_to_node(row: sqlite3.Row) -> Node:
     values["cognition_ids"] = tuple(values["cognition_ids"])
     values["insights"] = tuple(values["insights"])
     values["attempts"] = tuple(values["attempts"])
+    values["notes"] = tuple(values["notes"])
     return Node(**values)
 
 
@@ -119,6 +121,7 @@ def _draft_values(draft: NodeDraft) -> dict[str, Any]:
     values["cognition_ids"] = [int(i) for i in draft.cognition_ids]
     values["insights"] = [str(i) for i in draft.insights]
     values["attempts"] = [dict(a) for a in draft.attempts]
+    values["notes"] = [str(n) for n in draft.notes]
     for column in _JSON_COLUMNS:
         values[column] = _dumps(column, values[column])
     return values
@@ -156,9 +159,12 @@ class SQLiteDatabase:
                 self._create_schema(conn)
 
     def _create_schema(self, conn: sqlite3.Connection) -> None:
-        """Create missing tables; refuse a file whose tables or schema version are not ours."""
-        for statement in filter(str.strip, _TABLES.split(";")):
-            conn.execute(statement)
+        """Create missing tables, upgrade an older schema in place; refuse a file whose tables are not ours."""
+        conn.execute(_META)
+        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if row is not None and row["value"] == "2":
+            self._upgrade_from_2(conn)
+        conn.execute(_NODES)
         columns = tuple(r["name"] for r in conn.execute("PRAGMA table_info(nodes)"))
         if set(columns) != set(_COLUMNS):
             raise DatabaseError(f"{self.path} has a 'nodes' table that is not ours (columns {columns})")
@@ -171,6 +177,17 @@ class SQLiteDatabase:
             raise DatabaseError(
                 f"{self.path} has schema version {row['value']}; this code reads version {SCHEMA_VERSION}"
             )
+
+    @staticmethod
+    def _upgrade_from_2(conn: sqlite3.Connection) -> None:
+        """Version 3 adds the `notes` column and the `duplicate` status (a CHECK constraint): the table is
+        rebuilt with every row copied, inside the caller's transaction, so a crash leaves version 2 intact."""
+        old = [c for c in _COLUMNS if c != "notes"]
+        conn.execute("ALTER TABLE nodes RENAME TO nodes_v2")
+        conn.execute(_NODES)
+        conn.execute(f"INSERT INTO nodes ({', '.join(old)}) SELECT {', '.join(old)} FROM nodes_v2")
+        conn.execute("DROP TABLE nodes_v2")
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (SCHEMA_VERSION,))
 
     # -- writes --------------------------------------------------------------------------------------------
 

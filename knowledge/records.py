@@ -6,8 +6,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-NodeStatus = Literal["ok", "failed", "timeout", "invalid", "unappliable", "vetoed"]
-NODE_STATUSES: tuple[str, ...] = ("ok", "failed", "timeout", "invalid", "unappliable", "vetoed")
+NodeStatus = Literal["ok", "failed", "timeout", "invalid", "unappliable", "vetoed", "duplicate"]
+NODE_STATUSES: tuple[str, ...] = ("ok", "failed", "timeout", "invalid", "unappliable", "vetoed", "duplicate")
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,8 @@ class NodeDraft:
         metrics: evaluator metrics (JSON-able).
         score: `combined_score` for status "ok", else None.
         analysis: the Analyzer's report.
-        status: ok / failed / timeout / invalid / unappliable / vetoed.
+        status: ok / failed / timeout / invalid / unappliable / vetoed / duplicate (a program the run already
+            evaluated, stored without running it again).
         error: one-line reason when status is not ok.
         timings: seconds per phase, e.g. {"propose_s": .., "eval_s": ..}.
         island: the island the node belongs to (island sampler), else None.
@@ -32,6 +33,8 @@ class NodeDraft:
         novelty_rejections: proposals sent back to the Researcher as too similar to existing nodes.
         insights: reusable lessons the Analyzer distilled (they also go to the cognition base).
         attempts: earlier runs of this trial that the Engineer repaired: [{"status", "error", "program"}, ...].
+        notes: what happened on the way that is worth knowing but is no error: a name the reply did not give, a
+            judge call that failed, an extra node that raised after the node was stored.
     """
 
     trial_key: str
@@ -52,6 +55,7 @@ class NodeDraft:
     novelty_rejections: int = 0
     insights: tuple[str, ...] = ()
     attempts: tuple[dict[str, Any], ...] = ()
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

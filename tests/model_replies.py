@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+WHY = "The score peaks at X = 3 and X is below it."
+
 
 def prompt_of(body: dict[str, Any]) -> str:
     parts = []
@@ -22,12 +24,18 @@ def parent_x(prompt: str) -> str:
     return re.search(r"^X = (.+)$", prompt, re.M).group(1).strip()
 
 
-def tiny_task_model(body: dict[str, Any], crash_first: bool = False) -> str:
-    """Researcher: raise X by 0.5 (optionally crashing first); repair: restore a number; analyzer: a lesson."""
+def tiny_task_model(body: dict[str, Any], crash_first: bool = False, style: str = "labels") -> str:
+    """Researcher: raise X by 0.5 (optionally crashing first); repair: restore a number; analyzer: a lesson.
+
+    `style` is how the model writes its diff replies: "labels" (the format asked for), "tags" (the original
+    ASI-Evolve format: <name>, <motivation>, then the blocks; <analysis>) or "bare" (the blocks alone).
+    """
     prompt = prompt_of(body)
     if "SCORE: <a number" in prompt:  # the judge: rates every program 8 of 1..10
         return "SCORE: 8\nREASON: a sound, simple approach.\n"
     if "ANALYSIS:" in prompt and "INSIGHTS:" in prompt:
+        if style == "tags":
+            return "<analysis>Moving X towards 3 changes the score as expected.</analysis>\n"
         return (
             "ANALYSIS:\nMoving X towards 3 changes the score as expected.\n"
             "INSIGHTS:\n- X closer to 3 scores higher\n"
@@ -42,11 +50,14 @@ def tiny_task_model(body: dict[str, Any], crash_first: bool = False) -> str:
     if "PROGRAM:\n```python" in prompt:  # rewrite mode: the whole parent program with the new X
         parent = re.search(r"```python\n(.*?)```", prompt, re.S).group(1)
         program = re.sub(r"^X = .+$", f"X = {new}", parent, count=1, flags=re.M)
-        return (
-            f"NAME: set X to {new}\nMOTIVATION:\nThe score peaks at X = 3 and X is below it.\n"
-            f"PROGRAM:\n```python\n{program}```\n"
-        )
-    return (
-        f"NAME: set X to {new}\nMOTIVATION:\nThe score peaks at X = 3 and X is below it.\nEDITS:\n"
-        f"<<<<<<< SEARCH\nX = {x}\n=======\nX = {new}\n>>>>>>> REPLACE\n"
-    )
+        if style == "tags":
+            return f"<name>set X to {new}</name><motivation>{WHY}</motivation>\n<code>\n{program}</code>"
+        if style == "bare":
+            return f"```python\n{program}```\n"
+        return f"NAME: set X to {new}\nMOTIVATION:\n{WHY}\nPROGRAM:\n```python\n{program}```\n"
+    blocks = f"<<<<<<< SEARCH\nX = {x}\n=======\nX = {new}\n>>>>>>> REPLACE\n"
+    if style == "tags":
+        return f"<name>set X to {new}</name>\n<motivation>{WHY}</motivation>\n{blocks}"
+    if style == "bare":
+        return blocks
+    return f"NAME: set X to {new}\nMOTIVATION:\n{WHY}\nEDITS:\n{blocks}"

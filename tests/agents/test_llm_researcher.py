@@ -11,7 +11,7 @@ from agents.base import Proposal, ResearchContext
 from agents.ledger import CallLedger
 from agents.llm import BudgetExceeded, LLMClient, ModelSpec
 from agents.llm_researcher import LLMResearcher
-from agents.prompting import ProposalError
+from agents.replies import ProposalError
 from knowledge.records import Node
 from tests.conftest import TINY_PROGRAM
 from tests.openai_server import FakeOpenAIServer, Reply, garbage, rate_limited, truncated
@@ -130,12 +130,11 @@ def test_a_corrected_diff_on_retry_is_used(client_for) -> None:
 @pytest.mark.parametrize(
     ("reply", "reason"),
     [
-        ("I think you should make X bigger.", "no 'NAME:' line"),
         (garbage(), "unreadable reply"),
         (truncated(GOOD[:60]), "truncated at its token limit"),
         ("", "reply is empty"),
     ],
-    ids=["prose", "not-json", "truncated", "empty"],
+    ids=["not-json", "truncated", "empty"],
 )
 def test_unusable_replies_are_proposal_errors(client_for, reply: str | Reply, reason: str) -> None:
     with FakeOpenAIServer([reply]) as server:
@@ -143,6 +142,17 @@ def test_unusable_replies_are_proposal_errors(client_for, reply: str | Reply, re
             diff_only(client_for(server)).propose(ctx())
         assert len(server.chat_requests()) == 1
     assert "\n" not in str(caught.value)
+
+
+def test_prose_without_any_edit_climbs_the_retry_ladder_then_fails(client_for) -> None:
+    prose = "I think you should make X bigger."
+    with FakeOpenAIServer([prose, prose, prose]) as server:
+        with pytest.raises(ProposalError, match="no ```python block holding the whole program"):
+            diff_only(client_for(server)).propose(ctx())
+        requests = server.chat_requests()
+    assert len(requests) == 3
+    assert "no SEARCH/REPLACE block found" in requests[1].prompt_text()  # the retry says why
+    assert "Reply with the whole program" in requests[2].prompt_text()
 
 
 def test_a_truncated_rewrite_is_never_used(client_for) -> None:

@@ -12,8 +12,8 @@ from agents.ledger import CallLedger
 from agents.llm import LLMClient, ModelSpec
 from agents.llm_analyzer import LLMAnalyzer
 from agents.offline_analyzer import OfflineAnalyzer
-from agents.prompting import ProposalError
 from agents.repair import LLMRepairer
+from agents.replies import ProposalError
 from knowledge.records import Node
 from tests.conftest import TINY_PROGRAM
 from tests.openai_server import FakeOpenAIServer, Reply, server_error, truncated
@@ -54,7 +54,7 @@ def test_the_analyzer_reads_analysis_and_insights(client_for) -> None:
 @pytest.mark.parametrize(
     ("script", "reason"),
     [
-        (["It looks fine to me."], "no 'ANALYSIS:' section"),
+        (["   "], "holds no analysis text"),
         ([truncated("ANALYSIS:\nMoving X")], "truncated"),
         ([server_error(), server_error()], "HTTP 500"),
     ],
@@ -111,6 +111,6 @@ def test_repair_may_rewrite_and_refuses_a_fix_that_does_not_apply(client_for) ->
         proposal = repairer.repair(CRASHED, "failed", TRACEBACK, key="a")
         with pytest.raises(ProposalError, match="repair edit does not apply: SEARCH block 1 not found"):
             repairer.repair(CRASHED, "failed", TRACEBACK, key="b")
-        with pytest.raises(ProposalError, match="repair reply unusable: no ```python block"):
+        with pytest.raises(ProposalError, match="unusable: no SEARCH/REPLACE block and no ```python block"):
             repairer.repair(CRASHED, "failed", TRACEBACK, key="c")
     assert (proposal.mode, proposal.edit) == ("rewrite", TINY_PROGRAM)

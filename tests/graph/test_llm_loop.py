@@ -90,7 +90,32 @@ def test_judge_rating_is_blended_into_the_score_and_a_failed_judge_is_neutral(ti
     with FakeOpenAIServer(reply_fn=no_judge) as server:
         run(tiny_task, tmp_path / "neutral", 1, server.base_url, judge_weight=0.5)
     node = SQLiteDatabase(tmp_path / "neutral" / "run.db").nodes()[1]
-    assert node.metrics["judge_score"] is None and node.score == node.metrics["metric_score"] == -2.25
+    assert "judge_score" not in node.metrics and node.score == node.metrics["metric_score"] == -2.25
+    assert node.notes == ("judge failed, metric score kept: ProposalError: the judge's reply has no score "
+                          "(expected 'SCORE: <number>')",)
+
+
+def test_a_model_answering_in_tags_drives_the_loop_like_one_answering_in_labels(tiny_task: Path,
+                                                                                tmp_path: Path) -> None:
+    """The original ASI-Evolve reply format (<name>, <motivation>, then SEARCH/REPLACE; <analysis>) just works."""
+    with FakeOpenAIServer(reply_fn=lambda body: tiny_task_model(body, style="tags")) as server:
+        state = run(tiny_task, tmp_path / "run", 6, server.base_url)
+    nodes = SQLiteDatabase(tmp_path / "run" / "run.db").nodes()
+    assert [n.status for n in nodes] == ["ok"] * 7 and state["best_score"] == 0.0
+    assert nodes[1].name == "set X to 1.5" and nodes[1].motivation.startswith("The score peaks")
+    assert nodes[1].analysis == "Moving X towards 3 changes the score as expected." and nodes[1].notes == ()
+
+
+def test_a_model_giving_only_blocks_gets_derived_names_said_on_the_node(tiny_task: Path, tmp_path: Path) -> None:
+    (tiny_task / "task.yaml").write_text(
+        (tiny_task / "task.yaml").read_text() + "researcher_options: {p_diff: 1.0, p_rewrite: 0.0, p_crossover: 0.0}\n"
+    )
+    with FakeOpenAIServer(reply_fn=lambda body: tiny_task_model(body, style="bare")) as server:
+        run(tiny_task, tmp_path / "run", 2, server.base_url)
+    nodes = SQLiteDatabase(tmp_path / "run" / "run.db").nodes()
+    assert [n.status for n in nodes] == ["ok"] * 3
+    assert nodes[1].name == "edit: X = 1.5" and nodes[1].motivation == "(the model gave no motivation)"
+    assert nodes[1].notes == ("the reply gave no motivation", "name derived from the edit (the reply gave no name)")
 
 
 def test_mode_weights_from_task_yaml_reach_the_model_researcher(tiny_task: Path, tmp_path: Path) -> None:

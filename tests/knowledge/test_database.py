@@ -128,7 +128,8 @@ def test_queries_filter_order_and_count(db: SQLiteDatabase) -> None:
     assert db.count() == 6
     counts = db.counts_by_status()
     assert list(counts) == list(NODE_STATUSES)
-    assert counts == {"ok": 3, "failed": 1, "timeout": 1, "invalid": 0, "unappliable": 0, "vetoed": 1}
+    assert counts == {"ok": 3, "failed": 1, "timeout": 1, "invalid": 0, "unappliable": 0, "vetoed": 1,
+                      "duplicate": 0}
     with pytest.raises(ValueError, match="unknown node status"):
         db.nodes("bogus")
 
@@ -147,6 +148,39 @@ def test_meta_values_overwrite_and_persist(tmp_path: Path) -> None:
     reopened = SQLiteDatabase(tmp_path / "run.db")
     assert reopened.get_meta("seed") == "7" and reopened.get_meta("task") == "circle_packing ✓"
     assert reopened.get_meta("schema_version") == SCHEMA_VERSION
+
+
+V2_NODES = """CREATE TABLE nodes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, trial_key TEXT NOT NULL UNIQUE, generation INTEGER NOT NULL,
+    parent_ids TEXT NOT NULL, name TEXT NOT NULL, motivation TEXT NOT NULL, program TEXT NOT NULL,
+    edit TEXT NOT NULL, metrics TEXT NOT NULL, score REAL, analysis TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('ok', 'failed', 'timeout', 'invalid', 'unappliable', 'vetoed')),
+    error TEXT NOT NULL, timings TEXT NOT NULL, created_at REAL NOT NULL,
+    visits INTEGER NOT NULL DEFAULT 0 CHECK (visits >= 0), island INTEGER,
+    cognition_ids TEXT NOT NULL DEFAULT '[]', novelty_rejections INTEGER NOT NULL DEFAULT 0,
+    insights TEXT NOT NULL DEFAULT '[]', attempts TEXT NOT NULL DEFAULT '[]')"""
+
+
+def test_a_version_2_database_is_upgraded_in_place_with_every_row(tmp_path: Path) -> None:
+    path = tmp_path / "run.db"
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        conn.execute("INSERT INTO meta VALUES ('schema_version', '2'), ('seed', '5')")
+        conn.execute(V2_NODES)
+        conn.execute(
+            "INSERT INTO nodes (trial_key, generation, parent_ids, name, motivation, program, edit, metrics, score,"
+            " analysis, status, error, timings, created_at, visits) VALUES ('g0000.0', 0, '[]', 'initial', 'm',"
+            " 'x = 1\n', '', '{\"combined_score\": 2.0}', 2.0, 'a', 'ok', '', '{}', 1.0, 3)"
+        )
+    conn.close()
+    db = SQLiteDatabase(path)
+    [node] = db.nodes()
+    assert (node.trial_key, node.score, node.visits, node.metrics, node.notes) == ("g0000.0", 2.0, 3,
+                                                                                  {"combined_score": 2.0}, ())
+    assert db.get_meta("schema_version") == SCHEMA_VERSION and db.get_meta("seed") == "5"
+    dup = db.add(draft("g0001.0", score=None, parents=(node.id,), status="duplicate", notes=("same as node 1",)))
+    assert dup.status == "duplicate" and dup.notes == ("same as node 1",) and db.get(node.id).visits == 4
 
 
 def test_reopen_sees_everything_and_uses_wal(tmp_path: Path) -> None:
