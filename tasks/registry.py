@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tasks.spec import TaskError, TaskSpec, load_task_dir
+from tasks.foreign import SHAPES, infer_task
+from tasks.spec import TaskError, TaskSpec, load_task_dir, task_from_mapping
 
 BUILTIN_DIR: Path = Path(__file__).parent
 
@@ -29,8 +30,20 @@ def load_task(name_or_path: str | Path) -> TaskSpec:
         return load_task_dir(BUILTIN_DIR / text)
     path = Path(name_or_path).expanduser()
     if isinstance(name_or_path, Path) or path.exists() or _looks_like_path(text):
-        return load_task_dir(path)
+        return load_folder(path)
     raise TaskError(f"unknown task {text!r} (built-in: {', '.join(builtin)}; or give a task folder path)")
+
+
+def load_folder(folder: Path) -> TaskSpec:
+    """A task folder in any shape it may come in: ours (`task.yaml`), OpenEvolve's or ASI-Evolve's."""
+    folder = folder.resolve()
+    if not folder.is_dir() or (folder / "task.yaml").is_file():
+        return load_task_dir(folder)
+    raw = infer_task(folder)
+    if raw is None:
+        raise TaskError(f"not a task folder: {folder} (expected {SHAPES})")
+    origin = folder / "config.yaml" if (folder / "config.yaml").is_file() else folder
+    return task_from_mapping(folder, raw, origin)
 
 
 def _looks_like_path(text: str) -> bool:

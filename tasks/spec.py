@@ -1,4 +1,4 @@
-"""The task contract: `task.yaml` parsed into a validated, frozen `TaskSpec`.
+"""The task contract: `task.yaml` (or another tool's folder, see `tasks.foreign`) as a validated, frozen `TaskSpec`.
 
 A task folder holds `task.yaml`, the initial program (with EVOLVE-BLOCK markers), an evaluator and optional
 `knowledge/` notes. Paths in `task.yaml` are relative to the folder (they may point outside it, so variants can
@@ -37,10 +37,21 @@ class TaskSpec(BaseModel):
         initial_program: the program evolution starts from.
         evaluator: Python file exposing `evaluate(program_path) -> dict` (optional `evaluate_stage1`).
         evaluator_command: alternative to `evaluator`: a shell command run in the experiment's work dir that
-            writes `results.json`; `{program}` is replaced by the program path.
+            writes `results.json`; `{program}` is replaced by the program path, `{experiment}` by the work dir's
+            copy of the task folder (with `work_layout: experiment`).
+        work_layout: "flat" (the command runs beside `program.py`) or "experiment" (the original ASI-Evolve
+            layout: it runs in `steps/step_0/` of a copy of the task folder, with the candidate in `code`).
         timeout_s: wall-clock limit of one evaluation.
         memory_mb: address-space limit of one evaluation.
-        stage1_threshold: with `evaluate_stage1`, candidates scoring below it skip the full evaluation.
+        cascade_thresholds: with `evaluate_stage1`, the score a candidate must reach to go on to the next stage
+            (`evaluate_stage2`, else `evaluate`; then `evaluate_stage3` past the second threshold).
+        stage1_threshold: shorthand for `cascade_thresholds: [t]`.
+        score_metric: the metric that is the score (`combined_score`; ASI-Evolve experiments: `eval_score`).
+        score_fallback: "mean": without the score metric, the mean of the numeric metrics is the score
+            (OpenEvolve's rule); "none": such a result is invalid.
+        validity_metric: a metric that, when present and false, marks the result invalid (`valid`; ASI-Evolve
+            experiments: `success`).
+        folder_format: the shape the folder was read in: task.yaml, openevolve or asi-evolve-experiment.
         params: task parameters handed to the evaluator (env `ASI_EVOLVE_TASK_PARAMS`, JSON).
         steps: default step budget of `asi-evolve run`.
         sampler: default parent sampler.
@@ -66,9 +77,15 @@ class TaskSpec(BaseModel):
     initial_program: Path
     evaluator: Path | None = None
     evaluator_command: str | None = None
+    work_layout: Literal["flat", "experiment"] = "flat"
     timeout_s: float = Field(default=60.0, gt=0)
     memory_mb: int = Field(default=2048, gt=0)
+    cascade_thresholds: list[float] = Field(default_factory=list)
     stage1_threshold: float | None = None
+    score_metric: str = Field(default="combined_score", min_length=1)
+    score_fallback: Literal["none", "mean"] = "none"
+    validity_metric: str = Field(default="valid", min_length=1)
+    folder_format: Literal["task.yaml", "openevolve", "asi-evolve-experiment"] = "task.yaml"
     params: dict[str, Any] = Field(default_factory=dict)
     steps: int = Field(default=40, ge=1)
     sampler: str = "ucb1"
@@ -85,6 +102,15 @@ class TaskSpec(BaseModel):
     reference_label: str = ""
     knowledge_dir: Path | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _stage1_shorthand(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("stage1_threshold") is not None:
+            if data.get("cascade_thresholds"):
+                raise ValueError("set either 'stage1_threshold' or 'cascade_thresholds', not both")
+            data = {**data, "cascade_thresholds": [data["stage1_threshold"]]}
+        return data
+
     @model_validator(mode="after")
     def _check_files(self) -> TaskSpec:
         if (self.evaluator is None) == (self.evaluator_command is None):
@@ -99,6 +125,17 @@ class TaskSpec(BaseModel):
 _PATH_KEYS = ("initial_program", "evaluator", "knowledge_dir")
 
 
+def read_yaml_mapping(path: Path) -> dict[str, Any]:
+    """A YAML file holding a mapping (empty: {}); `TaskError` in one line otherwise."""
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise TaskError(f"{path}: invalid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(raw, dict):
+        raise TaskError(f"{path}: expected a mapping at top level")
+    return raw
+
+
 def load_task_dir(folder: Path) -> TaskSpec:
     """Parse `folder/task.yaml`; raise `TaskError` with a one-line reason when anything is wrong."""
     folder = Path(folder).resolve()
@@ -107,12 +144,11 @@ def load_task_dir(folder: Path) -> TaskSpec:
         raise TaskError(f"task folder not found: {folder}")
     if not manifest.is_file():
         raise TaskError(f"not a task folder (no task.yaml): {folder}")
-    try:
-        raw = yaml.safe_load(manifest.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise TaskError(f"{manifest}: invalid YAML ({str(exc).splitlines()[0]})") from None
-    if not isinstance(raw, dict):
-        raise TaskError(f"{manifest}: expected a mapping at top level")
+    return task_from_mapping(folder, read_yaml_mapping(manifest), manifest)
+
+
+def task_from_mapping(folder: Path, raw: dict[str, Any], origin: Path) -> TaskSpec:
+    """The task a raw `task.yaml`-like mapping describes; `origin` names the file in error messages."""
     data = dict(raw)
     data.setdefault("name", folder.name)
     data.setdefault("initial_program", "initial_program.py")
@@ -130,4 +166,4 @@ def load_task_dir(folder: Path) -> TaskSpec:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "task"
         msg = err["msg"].removeprefix("Value error, ")
-        raise TaskError(f"{manifest}: {where}: {msg}") from None
+        raise TaskError(f"{origin}: {where}: {msg}") from None

@@ -1,8 +1,10 @@
-"""Run one evaluator stage inside the sandbox: `python eval_child.py EVALUATOR PROGRAM OUT_JSON STAGE`.
+"""Run one evaluator stage inside the sandbox: `python eval_child.py EVALUATOR PROGRAM OUT_JSON FUNCTION`.
 
 Standalone on purpose (stdlib only, nothing from this repo): the evaluator is imported here, in the
 sandboxed child, never in the runner's process. Writes `{"metrics": {...}}` or `{"error": "..."}` to
-OUT_JSON atomically.
+OUT_JSON atomically. OpenEvolve evaluators run unchanged: one that returns an `EvaluationResult` (metrics plus
+artifacts) is read through its `metrics`, and where the `openevolve` package is not installed its
+`openevolve.evaluation_result` module is provided.
 """
 
 from __future__ import annotations
@@ -13,11 +15,56 @@ import math
 import os
 import sys
 import traceback
+import types
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-_ENTRY_POINTS = {"1": "evaluate_stage1", "2": "evaluate"}
+FUNCTIONS = ("evaluate", "evaluate_stage1", "evaluate_stage2", "evaluate_stage3")
+
+
+@dataclass
+class EvaluationResult:
+    """OpenEvolve's result type: numeric metrics, plus artifacts (logs, feedback) that are not scored."""
+
+    metrics: dict[str, Any]
+    artifacts: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, metrics: dict[str, Any]) -> EvaluationResult:
+        return cls(metrics=dict(metrics))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.metrics)
+
+    def has_artifacts(self) -> bool:
+        return bool(self.artifacts)
+
+
+def _provide_openevolve() -> None:
+    """Make `from openevolve.evaluation_result import EvaluationResult` work when openevolve is absent."""
+    try:
+        importlib.import_module("openevolve.evaluation_result")
+        return
+    except ImportError:
+        pass
+    package = types.ModuleType("openevolve")
+    package.__path__ = []  # a package, so its submodule can be imported
+    module = types.ModuleType("openevolve.evaluation_result")
+    module.EvaluationResult = EvaluationResult  # type: ignore[attr-defined]
+    package.evaluation_result = module  # type: ignore[attr-defined]
+    sys.modules["openevolve"], sys.modules["openevolve.evaluation_result"] = package, module
+
+
+def metrics_of(value: Any, function: str) -> Mapping[str, Any]:
+    """The metrics an evaluator function returned: a dict, or an object holding them in `.metrics`."""
+    if isinstance(value, Mapping):
+        return value
+    held = getattr(value, "metrics", None)
+    if isinstance(held, Mapping):
+        return held
+    raise TypeError(f"{function}() returned {type(value).__name__}, expected a dict")
 
 
 def jsonable(value: Any) -> Any:
@@ -67,18 +114,16 @@ def _load(evaluator: Path) -> Any:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 4 or argv[3] not in _ENTRY_POINTS:
-        print("usage: eval_child.py EVALUATOR PROGRAM OUT_JSON STAGE(1|2)", file=sys.stderr)
+    if len(argv) != 4 or argv[3] not in FUNCTIONS:
+        print(f"usage: eval_child.py EVALUATOR PROGRAM OUT_JSON ({'|'.join(FUNCTIONS)})", file=sys.stderr)
         return 2
-    evaluator, program, out = Path(argv[0]).resolve(), argv[1], Path(argv[2])
-    entry = _ENTRY_POINTS[argv[3]]
+    evaluator, program, out, function = Path(argv[0]).resolve(), argv[1], Path(argv[2]), argv[3]
     here = str(Path(__file__).resolve().parent)
     sys.path[:] = [str(evaluator.parent)] + [p for p in sys.path if p != here]  # never shadow with our tools/
     sys.argv = [str(evaluator), program]  # the out path stays out of reach of a casual candidate
     try:
-        metrics = getattr(_load(evaluator), entry)(program)
-        if not isinstance(metrics, Mapping):
-            raise TypeError(f"{entry}() returned {type(metrics).__name__}, expected a dict")
+        _provide_openevolve()
+        metrics = metrics_of(getattr(_load(evaluator), function)(program), function)
         payload: dict[str, Any] = {"metrics": jsonable(metrics)}
     except BaseException as exc:  # noqa: BLE001 - SystemExit from an evaluator is a failure too
         traceback.print_exc()

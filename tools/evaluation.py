@@ -12,6 +12,7 @@ import math
 import os
 import shlex
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,32 +29,51 @@ SHELL_RESULTS = "results.json"
 _STAGE_OUT = ".asi_evolve_stage{}.json"
 
 
-def has_stage1(evaluator: Path) -> bool:
-    """Whether the evaluator module defines `evaluate_stage1` at top level (read with ast, never imported)."""
+def defined_functions(evaluator: Path) -> set[str]:
+    """Top-level names the evaluator module defines (functions, assignments, imports; read with ast, never run)."""
     try:
         tree = ast.parse(Path(evaluator).read_text(errors="replace"))
     except (OSError, SyntaxError, ValueError):
-        return False
+        return set()
+    names: set[str] = set()
     pending: list[ast.stmt] = list(tree.body)
     while pending:
         node = pending.pop()
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == "evaluate_stage1":
-            return True
-        if isinstance(node, ast.Assign) and any(
-            isinstance(t, ast.Name) and t.id == "evaluate_stage1" for t in node.targets
-        ):
-            return True
-        if isinstance(node, ast.ImportFrom) and any(
-            (a.asname or a.name) == "evaluate_stage1" for a in node.names
-        ):
-            return True
-        if isinstance(node, ast.If | ast.Try | ast.With):  # guarded definitions still count
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+        elif isinstance(node, ast.ImportFrom | ast.Import):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, ast.If | ast.Try | ast.With):  # guarded definitions still count
             pending.extend(node.body)
             pending.extend(getattr(node, "orelse", []))
             pending.extend(getattr(node, "finalbody", []))
             for handler in getattr(node, "handlers", []):
                 pending.extend(handler.body)
-    return False
+    return names
+
+
+def has_stage1(evaluator: Path) -> bool:
+    """Whether the evaluator module defines `evaluate_stage1` at top level."""
+    return "evaluate_stage1" in defined_functions(evaluator)
+
+
+def cascade_plan(task: TaskSpec) -> list[tuple[int, str]]:
+    """(stage number, evaluator function) in the order they run.
+
+    Without cascade thresholds or `evaluate_stage1`, only `evaluate` runs (reported as stage 2, the full
+    evaluation). With both: `evaluate_stage1`, then `evaluate_stage2` (else `evaluate`), then `evaluate_stage3`
+    when it exists and a second threshold is set — each stage only if the previous one reached its threshold.
+    """
+    assert task.evaluator is not None
+    names = defined_functions(task.evaluator)
+    if not task.cascade_thresholds or "evaluate_stage1" not in names:
+        return [(2, "evaluate")]
+    plan = [(1, "evaluate_stage1"), (2, "evaluate_stage2" if "evaluate_stage2" in names else "evaluate")]
+    if len(task.cascade_thresholds) >= 2 and "evaluate_stage3" in names:
+        plan.append((3, "evaluate_stage3"))
+    return plan
 
 
 def evaluate_program(
@@ -108,41 +128,69 @@ def _run_cascade(task: TaskSpec, program: Path, work: Path, budget: float) -> Ev
     assert task.evaluator is not None
     start = time.monotonic()
     env = _child_env(task)
-    threshold = task.stage1_threshold
-    stages = [1, 2] if threshold is not None and has_stage1(task.evaluator) else [2]
+    plan = cascade_plan(task)
     result: EvalResult | None = None
-    for stage in stages:
+    metrics: dict[str, Any] = {}
+    for i, (stage, function) in enumerate(plan):
         remaining = budget - (time.monotonic() - start)
         if remaining <= 0:
             return _timeout(budget, time.monotonic() - start, stage, result)
         out = work / _STAGE_OUT.format(stage)
         out.unlink(missing_ok=True)
-        argv = python_argv(EVAL_CHILD, str(task.evaluator.resolve()), str(program), str(out), str(stage))
+        argv = python_argv(EVAL_CHILD, str(task.evaluator.resolve()), str(program), str(out), function)
         limits = Limits(timeout_s=remaining, memory_mb=task.memory_mb)
         run = run_sandboxed(argv, cwd=work, limits=limits, env=env)
         payload, problem = _load_json(out, "evaluator result")
-        result = _interpret(run, payload, problem, budget, time.monotonic() - start, stage)
-        passed = result.score is not None and threshold is not None and result.score >= threshold
-        if stage == 1 and not passed:
+        if isinstance(payload, dict) and isinstance(payload.get("metrics"), dict):  # later stages refine earlier
+            metrics = payload["metrics"] = {**metrics, **payload["metrics"]}
+        result = _interpret(task, run, payload, problem, budget, time.monotonic() - start, stage)
+        last = i == len(plan) - 1
+        if last or result.status != "ok" or result.score is None or result.score < task.cascade_thresholds[i]:
             return result
     assert result is not None
     return result
 
 
+def _experiment_copy(task: TaskSpec, program: Path, work: Path) -> tuple[Path, Path]:
+    """The original ASI-Evolve layout: a copy of the task folder's files with the candidate in `steps/step_0/code`.
+
+    Files at the folder's top are copied (the evaluator and its scripts); its subfolders are linked, read-only
+    for what matters to the evaluation (data, prompts). Returns (experiment dir, step dir).
+    """
+    experiment = work / "experiment"
+    step = experiment / "steps" / "step_0"
+    step.mkdir(parents=True)
+    for entry in task.root.iterdir():
+        if entry.name in ("steps", "runs", ".git"):
+            continue
+        if entry.is_file():
+            shutil.copy2(entry, experiment / entry.name)
+        elif entry.is_dir():
+            (experiment / entry.name).symlink_to(entry.resolve(), target_is_directory=True)
+    shutil.copy2(program, step / "code")
+    return experiment, step
+
+
 def _run_shell(task: TaskSpec, program: Path, work: Path, budget: float) -> EvalResult:
     assert task.evaluator_command is not None
-    results = work / SHELL_RESULTS
+    cwd, experiment = work, task.root
+    if task.work_layout == "experiment":
+        experiment, cwd = _experiment_copy(task, program, work)
+        program = cwd / "code"
+    results = cwd / SHELL_RESULTS
     results.unlink(missing_ok=True)  # a stale file from an earlier run must not pass for this one
     command = task.evaluator_command.replace("{program}", shlex.quote(str(program)))
+    command = command.replace("{experiment}", shlex.quote(str(experiment)))
     env = _child_env(task, ASI_EVOLVE_TASK_DIR=str(task.root))
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"  # `python3` in a script: ours
     run = run_sandboxed(
-        ["bash", "-c", command], cwd=work, limits=Limits(timeout_s=budget, memory_mb=task.memory_mb), env=env
+        ["bash", "-c", command], cwd=cwd, limits=Limits(timeout_s=budget, memory_mb=task.memory_mb), env=env
     )
     metrics, problem = _load_json(results, SHELL_RESULTS)
     if metrics is not None and not isinstance(metrics, dict):
         metrics, problem = None, f"{SHELL_RESULTS} is not a JSON object"
     payload = {"metrics": jsonable(metrics)} if metrics is not None else None
-    return _interpret(run, payload, problem, budget, run.duration_s, stage=2)
+    return _interpret(task, run, payload, problem, budget, run.duration_s, stage=2)
 
 
 def _load_json(path: Path, label: str) -> tuple[Any, str]:
@@ -168,7 +216,7 @@ def _timeout(budget: float, duration: float, stage: int, last: EvalResult | None
 
 
 def _interpret(
-    run: SandboxResult, payload: Any, problem: str, budget: float, duration: float, stage: int
+    task: TaskSpec, run: SandboxResult, payload: Any, problem: str, budget: float, duration: float, stage: int
 ) -> EvalResult:
     """Map a finished sandbox run and the evaluator's output file to a status, score and one-line error."""
     logs = {"stdout_tail": run.stdout, "stderr_tail": run.stderr, "duration_s": duration, "stage": stage}
@@ -184,18 +232,34 @@ def _interpret(
                 reason = run.describe_exit()
             error = f"{reason}: {last}" if last else reason
         return EvalResult(status="failed", score=None, error=_first_line(error), **logs)
-    return _judge(metrics, logs)
+    return _judge(task, metrics, logs)
 
 
-def _judge(metrics: dict[str, Any], logs: dict[str, Any]) -> EvalResult:
-    score = metrics.get("combined_score")
-    if "valid" in metrics and not metrics["valid"]:
-        error = metrics.get("error") or "the evaluator marked the result invalid"
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def score_of(task: TaskSpec, metrics: dict[str, Any]) -> float | None:
+    """The task's score metric; without it, under `score_fallback: mean`, the mean of the numeric metrics."""
+    if task.score_metric in metrics:
+        value = metrics[task.score_metric]
+        return float(value) if _is_number(value) else None
+    if task.score_fallback == "mean":
+        numbers = [float(v) for k, v in metrics.items() if k != "error" and _is_number(v)]
+        return sum(numbers) / len(numbers) if numbers else None
+    return None
+
+
+def _judge(task: TaskSpec, metrics: dict[str, Any], logs: dict[str, Any]) -> EvalResult:
+    validity = task.validity_metric
+    if validity in metrics and not metrics[validity]:
+        error = metrics.get("error") or f"the evaluator marked the result invalid ({validity}: {metrics[validity]})"
         return EvalResult(status="invalid", score=None, metrics=metrics, error=_first_line(error), **logs)
-    if isinstance(score, bool) or not isinstance(score, int | float) or not math.isfinite(score):
-        error = metrics.get("error") or "no finite combined_score"
+    score = score_of(task, metrics)
+    if score is None:
+        error = metrics.get("error") or f"no finite {task.score_metric}"
         return EvalResult(status="invalid", score=None, metrics=metrics, error=_first_line(error), **logs)
-    return EvalResult(status="ok", score=float(score), metrics=metrics, **logs)
+    return EvalResult(status="ok", score=score, metrics=metrics, **logs)
 
 
 def _first_line(text: Any) -> str:

@@ -87,7 +87,7 @@ def test_folder_without_task_yaml_is_one_line_error(tmp_path: Path) -> None:
     with pytest.raises(TaskError) as info:
         load_task(empty)
     assert "\n" not in str(info.value)
-    assert "no task.yaml" in str(info.value)
+    assert "not a task folder" in str(info.value) and "OpenEvolve" in str(info.value)
 
 
 def test_missing_folder_path_is_one_line_error(tmp_path: Path) -> None:

@@ -277,3 +277,29 @@ def test_params_and_data_dir_reach_the_evaluator(tmp_path: Path, monkeypatch: py
     assert res.status == "ok" and res.score == 7.0
     assert res.metrics["params"] == {"n": 7, "name": "x", "sizes": [1, 2]}
     assert res.metrics["data"] == str(tmp_path / "data") and res.metrics["key_visible"] is False
+
+
+THREE_STAGES = """
+def evaluate_stage1(p):
+    return {"combined_score": 0.6, "quick": 1}
+def evaluate_stage2(p):
+    return {"combined_score": S2, "medium": 2}
+def evaluate_stage3(p):
+    return {"combined_score": 1.0, "full": 3}
+def evaluate(p):
+    raise AssertionError("with evaluate_stage2 defined, evaluate is not a cascade stage")
+"""
+
+
+@pytest.mark.parametrize(("stage2", "stage", "score"), [("0.9", 3, 1.0), ("0.7", 2, 0.7)])
+def test_a_three_stage_cascade_merges_metrics_and_stops_below_each_threshold(
+    tmp_path: Path, stage2: str, stage: int, score: float
+) -> None:
+    res = evaluate_with(tmp_path, THREE_STAGES.replace("S2", stage2), cascade_thresholds=[0.5, 0.8])
+    assert (res.status, res.stage, res.score) == ("ok", stage, score)
+    assert res.metrics["quick"] == 1 and res.metrics["medium"] == 2 and ("full" in res.metrics) == (stage == 3)
+
+
+def test_stage1_threshold_and_cascade_thresholds_are_exclusive(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="either 'stage1_threshold' or 'cascade_thresholds'"):
+        make_task(tmp_path, THREE_STAGES, stage1_threshold=0.5, cascade_thresholds=[0.5])
