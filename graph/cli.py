@@ -29,6 +29,7 @@ from graph.runner import (
     resume_run,
     run_status,
     start_run,
+    stored_steps,
 )
 from graph.services import model_specs
 from knowledge.database import DatabaseError, SQLiteDatabase
@@ -180,13 +181,11 @@ def announce_models(context: Context) -> None:
 @app.command()
 def resume(
     run_dir: Annotated[Path, typer.Argument(help="Run directory to continue.")],
-    steps: Annotated[int | None, typer.Option(min=1, help="Run this many more steps.")] = None,
+    steps: Annotated[int | None, typer.Option(min=1, help="Run this many more steps than are stored.")] = None,
 ) -> None:
-    """Continue a run after a crash or a finished budget (same thread, no node lost or duplicated)."""
+    """Continue a run after a crash (finishing its budget) or run --steps N more (same thread, nothing lost)."""
     _, budget = load_run_config(run_dir)
-    db_path = run_dir / "run.db"
-    done = max(0, SQLiteDatabase(db_path).count() - 1) if db_path.exists() else 0
-    total = max(budget.max_steps, done) + (steps or 0)
+    total = budget.max_steps if steps is None else stored_steps(run_dir) + steps
     with LoopProgress(run_dir, total) as progress:
         state = resume_run(run_dir, steps, listener=progress)
     _finish(state, run_dir)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -50,12 +50,23 @@ def _recursion_limit(max_steps: int) -> int:
     return 3 * (max_steps + 2) + 25
 
 
-def _drive(graph, payload, context: Context, max_steps: int, listener: Listener | None) -> dict[str, Any]:
+def _drive(graph, payload, context: Context, max_steps: int, listener: Listener | None,
+           interrupt_after: list[str] | None = None) -> dict[str, Any]:
     config = thread_config(_recursion_limit(max_steps))
-    for chunk in graph.stream(payload, config, context=context, stream_mode="updates", durability="sync"):
+    for chunk in graph.stream(payload, config, context=context, stream_mode="updates", durability="sync",
+                              interrupt_after=interrupt_after):
         if listener and isinstance(chunk, dict) and "tally" in chunk:
             listener(chunk["tally"])
     return graph.get_state(config).values
+
+
+def stored_steps(run_dir: Path) -> int:
+    """Evolution steps a run has stored (its nodes, the initial program's evaluation not counted)."""
+    db_path = Path(run_dir) / "run.db"
+    if not db_path.is_file():
+        return 0
+    db = SQLiteDatabase(db_path)
+    return db.count() - (1 if db.get_by_trial_key(INITIAL_KEY) is not None else 0)
 
 
 def ensure_new_run_dir(run_dir: Path) -> None:
@@ -90,24 +101,31 @@ def load_run_config(run_dir: Path) -> tuple[Context, Budget]:
 
 def resume_run(run_dir: Path, extra_steps: int | None = None, *, builder: StateGraph | None = None,
                listener: Listener | None = None) -> dict[str, Any]:
-    """Continue the run's thread: finish what a crash interrupted, then run `extra_steps` more steps if given."""
+    """Continue the run's thread after a crash or a finished budget.
+
+    Without `extra_steps` the run finishes its budget (what a crash interrupted). With it, the run goes on for
+    `extra_steps` more steps than it has stored: a generation the crash interrupted is finished first (its trials
+    were already planned) and counts towards them; the wall-time budget restarts.
+    """
     context, budget = load_run_config(run_dir)
     context = Context.coerce({**context.to_dict(), "run_dir": str(run_dir)})
     graph = compile_graph(run_dir, builder)
     config = thread_config()
     snapshot = graph.get_state(config)
-    max_steps = snapshot.values.get("max_steps", budget.max_steps)
-    if not snapshot.values:  # crashed before the first checkpoint: start the thread afresh
-        state = _drive(graph, budget.as_input(), context, budget.max_steps, listener)
-    elif snapshot.next:
-        state = _drive(graph, None, context, max_steps, listener)
-    else:
-        state = snapshot.values
-    if extra_steps:
-        target = state.get("steps", 0) + extra_steps
-        more = Budget(target, budget.max_wall_s, state.get("target_score"))
-        state = _drive(graph, more.as_input(), context, target, listener)
-    return state
+    if extra_steps is None:
+        if not snapshot.values:  # crashed before the first checkpoint: start the thread afresh
+            return _drive(graph, budget.as_input(), context, budget.max_steps, listener)
+        if snapshot.next:
+            return _drive(graph, None, context, snapshot.values.get("max_steps", budget.max_steps), listener)
+        return snapshot.values
+    target = stored_steps(run_dir) + extra_steps
+    if not snapshot.values:
+        return _drive(graph, replace(budget, max_steps=target).as_input(), context, target, listener)
+    if snapshot.next:  # finish the interrupted generation up to its tally, then re-budget
+        _drive(graph, None, context, target, listener, interrupt_after=["tally"])
+    more = {"max_steps": target, "max_wall_s": budget.max_wall_s, "started_at": time.time(), "stop_reason": None}
+    graph.update_state(config, more, as_node="tally")  # the router sees the new budget and goes on
+    return _drive(graph, None, context, target, listener)
 
 
 def run_status(run_dir: Path) -> dict[str, Any]:
