@@ -16,6 +16,8 @@ import httpx
 from langchain_core.language_models import BaseChatModel
 from pydantic import SecretStr
 
+from agents.pricing import find_price
+
 MODEL_ENV = "ASI_EVOLVE_MODEL"
 BASE_URL_ENV = "ASI_EVOLVE_BASE_URL"
 SERVER_KEY_ENV = "ASI_EVOLVE_API_KEY"  # key for a --base-url server; never the hosted providers' keys
@@ -59,7 +61,9 @@ class ModelSpec:
             a base_url server; a base_url server whose variable is unset gets the placeholder key "not-needed").
         temperature, max_tokens: sampling settings (max_tokens None: the server's default).
         timeout_s: per-request timeout; max_retries: retries of rate limits, 5xx, timeouts and lost connections.
-        price_in, price_out: $ per 1M input / output tokens (0: not priced, the cost budget cannot see it).
+        price_in, price_out: $ per 1M input / output tokens.
+        priced: whether a price is known (explicit or from the shipped table); an unpriced model costs $0 in the
+            ledger, which a cost budget cannot see.
     """
 
     model: str
@@ -71,6 +75,7 @@ class ModelSpec:
     max_retries: int = 3
     price_in: float = 0.0
     price_out: float = 0.0
+    priced: bool = False
 
     @property
     def provider(self) -> str | None:
@@ -106,17 +111,6 @@ def _split(values: Sequence[str]) -> list[str]:
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
 
-def _price(prices: Mapping[str, object], model: str) -> tuple[float, float]:
-    bare = model.partition(":")[2] if ":" in model else model
-    entry = prices.get(model, prices.get(bare))
-    if entry is None:
-        return 0.0, 0.0
-    if isinstance(entry, Mapping):
-        return float(entry.get("in", 0.0)), float(entry.get("out", 0.0))
-    price_in, price_out = entry  # type: ignore[misc]
-    return float(price_in), float(price_out)
-
-
 def parse_model_args(
     models: Sequence[str],
     base_urls: Sequence[str],
@@ -130,7 +124,8 @@ def parse_model_args(
     Each option may also hold a comma-separated list. Empty options fall back to $ASI_EVOLVE_MODEL and
     $ASI_EVOLVE_BASE_URL. One base URL applies to every model; otherwise there must be one per model.
     `prices` maps a model ("provider:model" or the bare name) to (in, out) or {"in": .., "out": ..} in $ per
-    1M tokens. `settings` are further ModelSpec fields applied to every model (temperature, timeout_s, ...).
+    1M tokens; a model it does not name takes the shipped price table's (`agents.pricing`), if any.
+    `settings` are further ModelSpec fields applied to every model (temperature, timeout_s, ...).
     """
     env = os.environ if env is None else env
     names = _split(models) or _split([env.get(MODEL_ENV, "")])
@@ -153,9 +148,22 @@ def parse_model_args(
         if url is None and spec.provider is None:
             known = ", ".join(sorted(PROVIDERS))
             raise ValueError(f"model {name!r} needs a provider prefix ({known}) or a --base-url")
-        price_in, price_out = _price(prices or {}, name)
-        specs.append(replace(spec, price_in=price_in, price_out=price_out))
+        price = find_price(name, prices)
+        if price is not None:
+            spec = replace(spec, price_in=price[0], price_out=price[1], priced=True)
+        specs.append(spec)
     return specs
+
+
+def require_prices(specs: Sequence[ModelSpec], max_cost: float | None) -> None:
+    """Refuse a cost budget that could not stop: every model must have a price. ValueError in one line."""
+    unpriced = [s.model for s in specs if not s.priced]
+    if max_cost and unpriced:
+        raise ValueError(
+            f"--max-cost {max_cost:g} cannot be enforced: no price is known for {', '.join(unpriced)}; give "
+            f"--price {unpriced[0]}=IN/OUT ($ per 1M tokens; 0/0 for a free local server) or `prices` in "
+            "task.yaml, or pass --allow-unpriced to count that model as free"
+        )
 
 
 def _api_key(spec: ModelSpec) -> str:

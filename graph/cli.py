@@ -120,6 +120,12 @@ def run(
     model: Annotated[list[str] | None, typer.Option(help="Model, repeatable for an ensemble (provider:model).")] = None,
     base_url: Annotated[list[str] | None, typer.Option(help="OpenAI-compatible server URL(s).")] = None,
     max_cost: Annotated[float | None, typer.Option(min=0, help="Model budget in dollars.")] = None,
+    price: Annotated[
+        list[str] | None, typer.Option(help="Model price MODEL=IN/OUT in $ per 1M tokens, repeatable.")
+    ] = None,
+    allow_unpriced: Annotated[
+        bool, typer.Option("--allow-unpriced", help="Allow --max-cost with models of unknown price (free).")
+    ] = False,
     max_tokens: Annotated[int | None, typer.Option(min=1, help="Model budget in tokens.")] = None,
     repair_rounds: Annotated[int, typer.Option(min=0, help="Model repairs of a crashed candidate.")] = 1,
     judge_weight: Annotated[float | None, typer.Option(min=0, max=1, help="Weight of the LLM judge (task's).")] = None,
@@ -139,6 +145,7 @@ def run(
             seed=seed, sampler=sampler or "", workers=workers, cognition=not no_cognition,
             use_analyzer=not no_analyzer, novelty_threshold=novelty_threshold, models=tuple(model or ()),
             base_urls=tuple(base_url or ()), max_cost=max_cost or 0.0, max_tokens=max_tokens or 0,
+            prices=tuple(price or ()), allow_unpriced=allow_unpriced,
             repair_rounds=repair_rounds, judge_weight=-1.0 if judge_weight is None else judge_weight,
         )
         budget = Budget(steps or spec.steps, max_wall, target if target is not None else spec.target_score)

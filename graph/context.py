@@ -21,7 +21,8 @@ class Context:
     seed: int = field(default=0, metadata={"description": "Seed of every sampler and the offline researcher."})
     sampler: str = field(
         default="",
-        metadata={"description": "Parent sampler: ucb1, greedy or random (empty: the task's default)."},
+        metadata={"description": "Parent sampler: ucb1, greedy, random, map_elites, islands or pareto "
+                                 "(empty: the task's default)."},
     )
     workers: int = field(default=1, metadata={"description": "Trials per generation, run in parallel."})
     inspirations: int = field(
@@ -67,6 +68,12 @@ class Context:
         default=(), metadata={"description": "OpenAI-compatible server URL(s): one for all models or one each."}
     )
     max_cost: float = field(default=0.0, metadata={"description": "Model budget in dollars (0: none)."})
+    prices: tuple[str, ...] = field(
+        default=(), metadata={"description": "Model prices 'MODEL=IN/OUT' in $ per 1M tokens (over task.yaml's)."}
+    )
+    allow_unpriced: bool = field(
+        default=False, metadata={"description": "Allow a cost budget with models of unknown price (counted free)."}
+    )
     max_tokens: int = field(default=0, metadata={"description": "Model budget in tokens (0: none)."})
     replay_from: str = field(
         default="", metadata={"description": "Replay the model answers recorded in this run directory."}
@@ -88,7 +95,7 @@ class Context:
             return value
         known = {f.name for f in fields(cls)}
         data = {k: v for k, v in (value or {}).items() if k in known}
-        for key in ("models", "base_urls"):  # JSON lists become tuples: the context must stay hashable
+        for key in ("models", "base_urls", "prices"):  # JSON lists become tuples: the context must stay hashable
             if isinstance(data.get(key), list | str):
                 data[key] = (data[key],) if isinstance(data[key], str) else tuple(data[key])
         return cls(**data)

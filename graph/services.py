@@ -16,6 +16,8 @@ from agents.base import Analyzer, Researcher
 from agents.judge import LLMJudge
 from agents.ledger import CallLedger
 from agents.llm import LLMClient, ModelSpec, parse_model_args
+from agents.llm_models import require_prices
+from agents.pricing import parse_price_options
 from agents.prompting import PromptTemplates
 from agents.registry import make_analyzer, make_researcher
 from agents.repair import LLMRepairer
@@ -91,8 +93,16 @@ def open_services(context: Context) -> Services:
 
 
 def model_specs(context: Context, task: TaskSpec) -> list[ModelSpec]:
-    """The run's models: the context's (CLI), else the task's, else $ASI_EVOLVE_MODEL; [] means offline."""
-    return parse_model_args(context.models or task.models, context.base_urls or task.base_urls, prices=task.prices)
+    """The run's models: the context's (CLI), else the task's, else $ASI_EVOLVE_MODEL; [] means offline.
+
+    Prices: the context's (`--price`) over the task's over the shipped table. With a cost budget every model
+    must have one (unless `allow_unpriced`): ValueError in one line.
+    """
+    prices = {**task.prices, **parse_price_options(context.prices)}
+    specs = parse_model_args(context.models or task.models, context.base_urls or task.base_urls, prices=prices)
+    if not context.allow_unpriced and not context.replay_from:
+        require_prices(specs, context.max_cost)
+    return specs
 
 
 def open_models(context: Context, task: TaskSpec, run_dir: Path) -> LLMClient | None:

@@ -50,3 +50,23 @@ def test_unreachable_model_server_is_one_line_and_exit_2(tiny_task: Path, tmp_pa
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: ") and str(port) in lines[0]
     assert not (tmp_path / "run" / "run.db").exists()
+
+
+def test_max_cost_with_an_unpriced_model_is_refused_unless_priced_or_allowed(tiny_task: Path, tmp_path: Path) -> None:
+    with FakeOpenAIServer(reply_fn=tiny_task_model) as server:
+        common = ["--steps", "1", "--no-cognition", "--model", "fake-model", "--base-url", server.base_url,
+                  "--max-cost", "2.5"]
+        refused = asi("run", str(tiny_task), "--run-dir", str(tmp_path / "refused"), *common, timeout=120)
+        assert refused.returncode == 2
+        lines = [line for line in refused.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and "no price is known for fake-model" in lines[0] and "--allow-unpriced" in lines[0]
+        assert not (tmp_path / "refused").exists()
+        priced = asi("run", str(tiny_task), "--run-dir", str(tmp_path / "priced"), *common,
+                     "--price", "fake-model=1000/1000", timeout=300)
+        assert priced.returncode == 0, priced.stderr
+        allowed = asi("run", str(tiny_task), "--run-dir", str(tmp_path / "allowed"), *common, "--allow-unpriced",
+                      timeout=300)
+        assert allowed.returncode == 0, allowed.stderr
+    rows = CallLedger(tmp_path / "priced" / "run.db").rows()
+    assert rows and all(r.cost == pytest.approx((r.input_tokens + r.output_tokens) * 1000 / 1e6) for r in rows)
+    assert status_json(tmp_path / "allowed")["model_cost"] == 0.0
