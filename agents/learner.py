@@ -74,7 +74,7 @@ def make_learner_node(provider: ServiceProvider):
         update: dict = {"stop_reason": None}
         if state.get("max_steps") is None:
             update["max_steps"] = services.task.steps
-        if state.get("started_at") is None:
+        if state.get("started_at") is None or state.get("stop_reason"):  # a new invocation: its own wall clock
             update["started_at"] = time.time()
         if state.get("target_score") is None and services.task.target_score is not None:
             update["target_score"] = services.task.target_score

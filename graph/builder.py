@@ -17,14 +17,14 @@ from graph.checkpoint import open_checkpointer
 from graph.context import Context
 from graph.routing import make_tally_node, route_after_tally
 from graph.services import CachedProvider, ServiceProvider
-from graph.state import LoopState
+from graph.state import LoopInput, LoopOutput, LoopState
 from graph.trial import ExtraNode, build_trial
 
 
 def make_builder(provider: ServiceProvider | None = None, extra_nodes: Sequence[ExtraNode] = ()) -> StateGraph:
     """Build the (uncompiled) loop graph. `provider` opens services per run; `extra_nodes` extend every trial."""
     provider = provider or CachedProvider()
-    b = StateGraph(LoopState, context_schema=Context)
+    b = StateGraph(LoopState, context_schema=Context, input_schema=LoopInput, output_schema=LoopOutput)
     b.add_node("learner", make_learner_node(provider))
     b.add_node("trial", build_trial(provider, extra_nodes))
     b.add_node("tally", make_tally_node(provider))

@@ -38,8 +38,7 @@ class Budget:
     target_score: float | None = None
 
     def as_input(self) -> dict[str, Any]:
-        return {"max_steps": self.max_steps, "max_wall_s": self.max_wall_s, "target_score": self.target_score,
-                "started_at": time.time(), "stop_reason": None}
+        return {"max_steps": self.max_steps, "max_wall_s": self.max_wall_s, "target_score": self.target_score}
 
 
 def default_run_dir(task_name: str, root: Path = Path("runs")) -> Path:

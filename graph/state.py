@@ -7,10 +7,12 @@ checkpoint written per step does not grow with the run.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any
 
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
+from pydantic import Field
+from typing_extensions import TypedDict  # pydantic (Studio's schemas) needs it on Python < 3.12
 
 from agents.base import Proposal
 from tools.results import EvalResult
@@ -66,25 +68,35 @@ def merge_dicts(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[
     return {**(old or {}), **(new or {})}
 
 
-class LoopState(TypedDict, total=False):
-    """State of the outer loop: budget, counters, the best node and the last generation's outcomes.
+class LoopInput(TypedDict, total=False):
+    """The budget of one invocation: what Studio's input form and `graph.invoke` set.
 
-    The budget is plain fields so Studio's input form can set it: the loop stops after `max_steps` evolution
-    trials (the initial program's evaluation is not counted), `max_wall_s` seconds after `started_at`, or once a
-    node reaches `target_score`.
+    The loop stops after `max_steps` evolution trials in all (the initial program's evaluation is not counted),
+    `max_wall_s` seconds after this invocation started, or once a node reaches `target_score`.
     """
 
+    max_steps: Annotated[int, Field(description="Evolution steps in all (default: the task's).", ge=1)]
+    max_wall_s: Annotated[float | None, Field(description="Wall-clock budget of this invocation in seconds.")]
+    target_score: Annotated[float | None, Field(description="Stop once a node reaches this score.")]
+
+
+class LoopOutput(TypedDict, total=False):
+    """What an invocation returns: how far the run got, its best node and why it stopped."""
+
     max_steps: int
-    max_wall_s: float | None
-    target_score: float | None
-    started_at: float
-    generation: int
     steps: int
+    generation: int
     best_node_id: int | None
     best_score: float | None
-    outcomes: Annotated[list[TrialOutcome], latest_generation]
     last: TrialOutcome | None
     stop_reason: str | None
+
+
+class LoopState(LoopInput, LoopOutput, total=False):
+    """State of the outer loop: the budget, counters, the best node and the last generation's outcomes."""
+
+    started_at: float
+    outcomes: Annotated[list[TrialOutcome], latest_generation]
 
 
 class TrialState(TypedDict, total=False):

@@ -14,7 +14,9 @@ import httpx
 import pytest
 from langgraph_sdk import get_sync_client
 
+from graph.context import Context
 from knowledge.database import SQLiteDatabase
+from knowledge.sampling import SAMPLERS
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -27,11 +29,16 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def dev_server(tmp_path: Path):
+def server_log(tmp_path: Path) -> Path:
+    return tmp_path / "server.log"
+
+
+@pytest.fixture
+def dev_server(tmp_path: Path, server_log: Path):
     port = free_port()
     env = dict(os.environ, LANGGRAPH_CLI_NO_ANALYTICS="1", LANGGRAPH_NO_VERSION_CHECK="1",
                LANGGRAPH_STRICT_MSGPACK="true")
-    log = (tmp_path / "server.log").open("w")
+    log = server_log.open("w")
     binary = Path(sys.executable).parent / "langgraph"
     proc = subprocess.Popen(
         [str(binary), "dev", "--no-browser", "--no-reload", "--host", "127.0.0.1", "--port", str(port)],
@@ -77,3 +84,19 @@ def test_langgraph_dev_runs_a_short_loop(dev_server: str, tmp_path: Path) -> Non
     nodes = SQLiteDatabase(run_dir / "run.db").nodes()
     assert len(nodes) == 4 and nodes[0].status == "ok"
     assert state["best_score"] == max(n.score for n in nodes if n.score is not None)
+
+
+def test_studio_gets_an_input_form_for_the_budget_and_described_context(dev_server: str, server_log: Path) -> None:
+    client = get_sync_client(url=dev_server)
+    [assistant] = client.assistants.search(graph_id="asi_evolve")
+    schemas = client.assistants.get_schemas(assistant["assistant_id"])
+    form = schemas["input_schema"]["properties"]
+    assert set(form) == {"max_steps", "max_wall_s", "target_score"}
+    assert all(field.get("description") for field in form.values())
+    assert {"steps", "best_score", "best_node_id", "stop_reason"} <= set(schemas["output_schema"]["properties"])
+    context = schemas["context_schema"]["properties"]
+    assert set(context) == set(Context.__dataclass_fields__)
+    assert all(field.get("description") for field in context.values())
+    assert all(name in context["sampler"]["description"] for name in SAMPLERS)
+    log = server_log.read_text()
+    assert "typing_extensions.TypedDict" not in log and "Traceback" not in log, log[-3000:]
