@@ -12,7 +12,7 @@ import time
 from langgraph.runtime import Runtime
 
 from agents.base import Analysis, Outcome, Proposal
-from agents.researcher import one_line, research_seed
+from agents.researcher import one_line
 from graph.context import Context
 from graph.services import ServiceProvider, Services
 from graph.state import TrialOutcome, TrialState
@@ -45,7 +45,7 @@ def judged(services: Services, key: str, program: str, score: float, metrics: di
     score unchanged and its reason in the notes.
     """
     judge = services.judge
-    rating, reason = judge.rate(program, metrics, services.task.description, key=f"{key}:judge")
+    rating, reason = judge.rate(program, metrics, services.task.description, key=f"{key}:judge", candidate=key)
     if rating is None:
         return score, {**metrics, "metric_score": score}, (one_line(f"judge failed, metric score kept: {reason}"),)
     best = services.db.best()
@@ -111,6 +111,7 @@ def make_analyzer_node(provider: ServiceProvider):
             stderr_tail=stderr,
             parent=parent,
             best=db.get(spec.best_id) if spec.best_id is not None else None,
+            trial_key=spec.key,
         )
         started = time.perf_counter()
         if not services.context.use_analyzer:
@@ -150,7 +151,7 @@ def make_analyzer_node(provider: ServiceProvider):
         write_back(services, node)
         if services.llm is not None and parent is not None and parent.score is not None:
             gain = max(0.0, (node.score if node.score is not None else parent.score) - parent.score)
-            services.llm.reward_trial(research_seed(services, spec.key, state.get("novelty_rejections", 0)), gain)
+            services.llm.reward_candidate(spec.key, gain)
         return {"outcomes": [_outcome_of(node)]}
 
     return analyzer

@@ -32,7 +32,8 @@ class ResearchContext:
     """Everything a Researcher may read to design one candidate.
 
     `insights` are the retrieved cognition items (priors and distilled lessons); `feedback` says why earlier
-    proposals of this trial were sent back (e.g. too similar to an existing node).
+    proposals of this trial were sent back (e.g. too similar to an existing node); `trial_key` names the
+    candidate being designed (a model ensemble keeps one model per candidate).
     """
 
     task_name: str
@@ -42,6 +43,7 @@ class ResearchContext:
     insights: tuple[str, ...] = ()
     seed: str = "0"
     feedback: tuple[str, ...] = ()
+    trial_key: str = ""
 
 
 class Researcher(Protocol):
@@ -60,6 +62,7 @@ class Outcome:
     stderr_tail: str = ""
     parent: Node | None = None
     best: Node | None = None
+    trial_key: str = ""
 
 
 @dataclass(frozen=True)

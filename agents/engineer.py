@@ -119,7 +119,8 @@ def try_repair(services: Services, state: TrialState, result: EvalResult) -> dic
     attempt = {"status": result.status, "error": result.error, "program": crashed}
     (services.node_dir(key) / f"attempt{len(attempts)}.py").write_text(crashed)
     try:
-        fix = services.repairer.repair(crashed, result.error, result.stderr_tail, key=f"{key}:repair{len(attempts)}")
+        fix = services.repairer.repair(crashed, result.error, result.stderr_tail, key=f"{key}:repair{len(attempts)}",
+                                       candidate=key)
         program = build_candidate(crashed, fix)
     except (ValueError, RuntimeError) as exc:  # ProposalError, CandidateError, BudgetExceeded, LLMCallError
         attempt["repair_error"] = one_line(f"{type(exc).__name__}: {exc}")

@@ -49,7 +49,7 @@ class LLMJudge:
         return self.rate(program, metrics, task_description, key)[0]
 
     def rate(
-        self, program: str, metrics: Mapping[str, Any], task_description: str, key: str
+        self, program: str, metrics: Mapping[str, Any], task_description: str, key: str, candidate: str = ""
     ) -> tuple[float | None, str]:
         """(normalised rating, '') or (None, one-line reason it failed)."""
         low, high = self.scale
@@ -62,7 +62,7 @@ class LLMJudge:
             high=f"{high:g}",
         )
         try:
-            reply = self.client.complete(ROLE, [HumanMessage(prompt)], key=key)
+            reply = self.client.complete(ROLE, [HumanMessage(prompt)], key=key, candidate=candidate or None)
             if reply.truncated:
                 raise ValueError("the judge's reply was truncated (finish_reason=length)")
             return parse_judge_score(reply.text, low, high), ""

@@ -38,10 +38,12 @@ CREATE TABLE IF NOT EXISTS llm_calls (
     cost REAL NOT NULL,
     latency_s REAL NOT NULL,
     error TEXT NOT NULL,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    candidate TEXT NOT NULL DEFAULT ''
 )
 """
 _INDEX = "CREATE INDEX IF NOT EXISTS llm_calls_lookup ON llm_calls(role, key, prompt_hash, occurrence)"
+_CANDIDATE_INDEX = "CREATE INDEX IF NOT EXISTS llm_calls_candidate ON llm_calls(candidate)"
 
 
 class LedgerError(RuntimeError):
@@ -50,7 +52,11 @@ class LedgerError(RuntimeError):
 
 @dataclass(frozen=True)
 class CallRecord:
-    """One model call attempt. `error` is '' for a success; a failed attempt has no response."""
+    """One model call attempt. `error` is '' for a success; a failed attempt has no response.
+
+    `candidate` is the trial whose candidate the call served ('' when none): every call of one candidate goes to
+    the model that made its first reply.
+    """
 
     role: str
     key: str
@@ -67,6 +73,7 @@ class CallRecord:
     error: str = ""
     id: int = 0
     created_at: float = 0.0
+    candidate: str = ""
 
 
 _COLUMNS = tuple(f.name for f in fields(CallRecord))
@@ -96,6 +103,10 @@ class CallLedger:
             conn.execute(_TABLE)
             conn.execute(_INDEX)
             found = {r[1] for r in conn.execute("PRAGMA table_info(llm_calls)")}
+            if found == set(_COLUMNS) - {"candidate"}:  # a ledger written before calls knew their candidate
+                conn.execute("ALTER TABLE llm_calls ADD COLUMN candidate TEXT NOT NULL DEFAULT ''")
+                found.add("candidate")
+            conn.execute(_CANDIDATE_INDEX)
             if found != set(_COLUMNS):
                 raise LedgerError(f"{self.path} has an 'llm_calls' table that is not ours (columns {sorted(found)})")
 
@@ -139,6 +150,14 @@ class CallLedger:
         where, params = ("WHERE role = ?", (role,)) if role is not None else ("", ())
         with self._connect() as conn:
             found = conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM llm_calls {where} ORDER BY id", params)
+            return [CallRecord(**dict(r)) for r in found.fetchall()]
+
+    def for_candidate(self, candidate: str) -> list[CallRecord]:
+        """Every attempt made for one candidate (all roles), oldest first."""
+        with self._connect() as conn:
+            found = conn.execute(
+                f"SELECT {', '.join(_COLUMNS)} FROM llm_calls WHERE candidate = ? ORDER BY id", (candidate,)
+            )
             return [CallRecord(**dict(r)) for r in found.fetchall()]
 
     def calls_for(self, key: str, role: str | None = None) -> list[CallRecord]:

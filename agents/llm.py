@@ -155,6 +155,7 @@ class LLMClient:
         self._by_name = {s.model: s for s in self.specs}
         self.bandit = EnsembleBandit(names or ["replay"], seed=seed)
         self._occurrences: Counter[tuple[str, str, str]] = Counter()
+        self._pins: dict[str, str] = {}  # candidate -> the model that makes it
         self._lock = threading.Lock()
         self._secrets = self._known_secrets()
 
@@ -164,21 +165,30 @@ class LLMClient:
 
     # -- public ------------------------------------------------------------------------------------------------
 
-    def complete(self, role: str, messages: Sequence[BaseMessage], *, key: str) -> Completion:
-        """One answer for `messages`. Raises BudgetExceeded, LLMCallError (ReplayMiss in replay mode)."""
+    def complete(
+        self, role: str, messages: Sequence[BaseMessage], *, key: str, candidate: str | None = None
+    ) -> Completion:
+        """One answer for `messages`. Raises BudgetExceeded, LLMCallError (ReplayMiss in replay mode).
+
+        `candidate` (a trial key) pins the model: the ensemble picks one for a candidate's first call, and its
+        retries, rewrites, repair, analysis and judging go to the same model. Without it every call is picked.
+        """
         messages = list(messages)
         digest = prompt_hash(messages)
         with self._lock:
             occurrence = self._occurrences[(role, key, digest)]
             self._occurrences[(role, key, digest)] += 1
-        call = _Call(role, key, digest, occurrence, serialize_messages(messages))
+        call = _Call(role, key, digest, occurrence, serialize_messages(messages), candidate or "")
         if self.replay_from is not None:
             return self._replay(call)
         if self.reuse_recorded:
             found = self.ledger.lookup(role, key, digest, occurrence)
             if found is not None:
+                if candidate:
+                    with self._lock:
+                        self._pins.setdefault(candidate, found.model)
                 return _from_record(found)
-        spec = self._by_name[self.bandit.choose()]
+        spec = self._by_name[self._model_for(candidate)]
         backoff = wait_exponential_jitter(multiplier=self.retry_wait_s, max=30.0, jitter=self.retry_wait_s)
         retrying = Retrying(
             stop=stop_after_attempt(spec.max_retries + 1),
@@ -201,18 +211,29 @@ class LLMClient:
             return
         self.bandit.reward(model, improvement, cost)
 
-    def reward_trial(self, key: str, improvement: float, role: str = "researcher") -> str | None:
-        """Reward the model that answered `role` for trial `key` with what all of that trial's calls cost.
-
-        Returns the model credited, or None when the trial made no successful call of that role.
-        """
-        rows = self.ledger.calls_for(key, role)
+    def reward_candidate(self, candidate: str, improvement: float) -> str | None:
+        """Credit the model that made `candidate` with its improvement, for what proposing it cost (every
+        researcher and repair attempt). Returns the model credited, or None when no model proposed it."""
+        rows = [r for r in self.ledger.for_candidate(candidate) if r.role in ("researcher", "repair")]
         answered = [r for r in rows if not r.error]
         if not answered:
             return None
-        model = answered[-1].model
+        model = answered[0].model
         self.reward(model, improvement, sum(r.cost for r in rows))
         return model
+
+    def _model_for(self, candidate: str | None) -> str:
+        """The candidate's pinned model (recorded in the ledger by an earlier process, if any), else a new pick."""
+        if not candidate:
+            return self.bandit.choose()
+        with self._lock:
+            if candidate in self._pins:
+                return self._pins[candidate]
+        earlier = next((r.model for r in self.ledger.for_candidate(candidate) if r.model in self._by_name), None)
+        with self._lock:
+            if candidate not in self._pins:
+                self._pins[candidate] = earlier or self.bandit.choose()
+            return self._pins[candidate]
 
     def check_reachable(self) -> None:
         """Start-up probe of every model server (GET /models, 5 s); raises LLMUnavailable in one line."""
@@ -277,7 +298,7 @@ class LLMClient:
         self.ledger.record(
             CallRecord(
                 call.role, call.key, call.digest, call.occurrence, model, call.prompt, response, finish, tokens_in,
-                tokens_out, cost, latency, error,
+                tokens_out, cost, latency, error, candidate=call.candidate,
             )
         )
 
@@ -320,3 +341,4 @@ class _Call:
     digest: str
     occurrence: int
     prompt: str
+    candidate: str = ""

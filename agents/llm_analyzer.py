@@ -52,11 +52,12 @@ class LLMAnalyzer:
         )
 
     def analyze(self, outcome: Outcome, key: str | None = None) -> Analysis:
-        """The model's analysis; `key` (the trial key) groups the call in the ledger, default: the parent's id."""
+        """The model's analysis; `key` groups the call in the ledger (default: the outcome's trial key)."""
         if key is None:
-            key = f"parent-{outcome.parent.id}" if outcome.parent is not None else "initial"
+            key = outcome.trial_key or (f"parent-{outcome.parent.id}" if outcome.parent is not None else "initial")
         try:
-            reply = self.client.complete(ROLE, [HumanMessage(self.prompt(outcome))], key=key)
+            candidate = outcome.trial_key or None
+            reply = self.client.complete(ROLE, [HumanMessage(self.prompt(outcome))], key=key, candidate=candidate)
             if reply.truncated:
                 raise ProposalError("the analysis reply was truncated at its token limit (finish_reason=length)")
             return parse_analysis(reply.text)

@@ -23,10 +23,10 @@ Mode = Literal["diff", "rewrite", "crossover"]
 ROLE = "researcher"
 
 
-def ask(client: LLMClient, role: str, messages: list[BaseMessage], key: str) -> Completion:
+def ask(client: LLMClient, role: str, messages: list[BaseMessage], key: str, candidate: str = "") -> Completion:
     """One model call whose failure or truncation is a ProposalError (BudgetExceeded passes through)."""
     try:
-        reply = client.complete(role, messages, key=key)
+        reply = client.complete(role, messages, key=key, candidate=candidate or None)
     except LLMCallError as exc:
         raise ProposalError(str(exc)) from None
     if reply.truncated:
@@ -79,13 +79,13 @@ class LLMResearcher:
             return self._rewrite(ctx, note="")
         template = "researcher_crossover" if mode == "crossover" else "researcher_diff"
         messages: list[BaseMessage] = [HumanMessage(self.render(template, ctx))]
-        reply = ask(self.client, ROLE, messages, ctx.seed)
+        reply = ask(self.client, ROLE, messages, ctx.seed, ctx.trial_key)
         try:
             return self._applied(reply.text, ctx)
         except EditProblem as exc:
             reason = str(exc)
         messages += [AIMessage(reply.text), HumanMessage(self.templates.render("retry_edit", reason=reason))]
-        reply = ask(self.client, ROLE, messages, ctx.seed)
+        reply = ask(self.client, ROLE, messages, ctx.seed, ctx.trial_key)
         try:
             return self._applied(reply.text, ctx)
         except EditProblem as exc:
@@ -140,7 +140,7 @@ class LLMResearcher:
 
     def _rewrite(self, ctx: ResearchContext, note: str) -> Proposal:
         messages: list[BaseMessage] = [HumanMessage(self.render("researcher_rewrite", ctx, note=note))]
-        reply = ask(self.client, ROLE, messages, ctx.seed)
+        reply = ask(self.client, ROLE, messages, ctx.seed, ctx.trial_key)
         proposal = parse_proposal(reply.text, "rewrite", parent=ctx.parent.program)
         if proposal.mode == "diff":
             try:

@@ -25,7 +25,7 @@ class LLMRepairer:
         self.client = client
         self.templates = templates or PromptTemplates()
 
-    def repair(self, program: str, error: str, stderr_tail: str, key: str) -> Proposal:
+    def repair(self, program: str, error: str, stderr_tail: str, key: str, candidate: str = "") -> Proposal:
         """A fix of `program`; a diff fix is checked to apply. Raises ProposalError (BudgetExceeded passes)."""
         prompt = self.templates.render(
             "repair",
@@ -33,7 +33,7 @@ class LLMRepairer:
             error=error.strip() or "(no error message)",
             stderr_tail=fence(stderr_tail, "") if stderr_tail.strip() else "(empty)",
         )
-        reply = ask(self.client, ROLE, [HumanMessage(prompt)], key)
+        reply = ask(self.client, ROLE, [HumanMessage(prompt)], key, candidate)
         try:
             proposal = parse_proposal(reply.text, "any", parent=program)
         except EditProblem as exc:

@@ -64,6 +64,7 @@ def make_researcher_node(provider: ServiceProvider):
             insights=cognition_texts(services, spec.cognition_ids),
             seed=research_seed(services, spec.key, rejections),
             feedback=tuple(state.get("feedback") or ()),
+            trial_key=spec.key,
         )
         try:
             proposal = services.researcher.propose(ctx)

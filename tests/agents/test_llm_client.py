@@ -192,10 +192,10 @@ def test_ensemble_prefers_the_model_with_more_improvement_per_dollar(tmp_path: P
             ModelSpec("pricey", base_url=s.base_url, price_in=10.0, price_out=10.0),
         ]
         client = LLMClient(specs, CallLedger(tmp_path / "run.db"), seed=1)
-        first = [client.complete("researcher", PROMPT, key=f"t{i}") for i in range(2)]
+        first = [client.complete("researcher", PROMPT, key=f"t{i}", candidate=f"t{i}") for i in range(2)]
         assert sorted(c.model for c in first) == ["cheap", "pricey"]  # every model is tried once
         for done in first:  # both improved the score by the same amount; "pricey" paid ten times more for it
-            assert client.reward_trial(f"t{first.index(done)}", 0.5) == done.model
+            assert client.reward_candidate(f"t{first.index(done)}", 0.5) == done.model
         for i in range(20):
             client.complete("researcher", PROMPT, key=f"u{i}")
         chosen = [r.body["model"] for r in s.chat_requests()[2:]]
