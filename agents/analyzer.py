@@ -37,21 +37,17 @@ def raw_log(outcome: Outcome, stdout: str) -> Analysis:
     return Analysis(text="\n".join(parts))
 
 
-def judged(services: Services, key: str, program: str, score: float, metrics: dict, parent: Node | None):
-    """Blend the LLM judge's rating into the metric score: (score, metrics, notes).
+def blend_judge(services: Services, rating: float, score: float, metrics: dict, parent: Node | None):
+    """Blend the judge's normalised rating into the metric score: (score, metrics).
 
-    The judge's normalised rating is mapped onto the range the run's scores span (parent to best, this node
-    included), so the judge moves a score by at most `weight` times that range. A failed judge call leaves the
-    score unchanged and its reason in the notes.
+    The rating is mapped onto the range the run's scores span (parent to best, this node included), so the judge
+    moves a score by at most `weight` times that range. Called in the trial's store turn: the best node it sees
+    does not depend on which parallel trial finished first.
     """
-    judge = services.judge
-    rating, reason = judge.rate(program, metrics, services.task.description, key=f"{key}:judge", candidate=key)
-    if rating is None:
-        return score, {**metrics, "metric_score": score}, (one_line(f"judge failed, metric score kept: {reason}"),)
     best = services.db.best()
     scores = [score] + [n.score for n in (parent, best) if n is not None and n.score is not None]
-    blended = judge.blend(score, rating, (min(scores), max(scores)))
-    return blended, {**metrics, "metric_score": score, "judge_score": rating}, ()
+    blended = services.judge.blend(score, rating, (min(scores), max(scores)))  # type: ignore[union-attr]
+    return blended, {**metrics, "metric_score": score, "judge_score": rating}
 
 
 def write_back(services: Services, node: Node) -> None:
@@ -79,79 +75,96 @@ def make_analyzer_node(provider: ServiceProvider):
     def analyzer(state: TrialState, runtime: Runtime[Context]) -> dict:
         services = provider(runtime.context)
         spec = state["spec"]
-        db = services.db
-        stored = db.get_by_trial_key(spec.key)
-        if stored is not None:  # a re-run after a crash: finish what the first run may not have
-            write_back(services, stored)
-            return {"outcomes": [_outcome_of(stored)]}
-
-        proposal = state.get("proposal") or Proposal(name="(no proposal)", motivation="", edit="")
-        verdict = state.get("verdict")
-        result = state.get("result")
-        if verdict is not None:
-            status, score, metrics, error, stderr = verdict.status, None, {}, verdict.reason, ""
-        elif result is not None:
-            status, score, metrics = result.status, result.score, result.metrics
-            error, stderr = result.error, result.stderr_tail
-        else:
-            status, score, metrics, error, stderr = "failed", None, {}, "the experiment produced no result", ""
-
-        parent = db.get(spec.parent_id) if spec.parent_id is not None else None
-        notes = [*proposal.notes, *(state.get("notes") or ())]
-        if status == "ok" and score is not None and services.judge is not None:
-            score, metrics, judge_notes = judged(services, spec.key, state.get("program") or "", score, metrics,
-                                                 parent)
-            notes += judge_notes
-        outcome = Outcome(
-            proposal=proposal,
-            status=status,
-            score=score,
-            metrics=metrics,
-            error=error,
-            stderr_tail=stderr,
-            parent=parent,
-            best=db.get(spec.best_id) if spec.best_id is not None else None,
-            trial_key=spec.key,
-        )
-        started = time.perf_counter()
-        if not services.context.use_analyzer:
-            analysis = raw_log(outcome, result.stdout_tail if result else "")
-        else:
-            try:
-                analysis = services.analyzer.analyze(outcome)
-            except Exception as exc:  # the node is stored even when its analysis fails
-                analysis = Analysis(text=one_line(f"analysis failed: {type(exc).__name__}: {exc}"))
-        timings = {**state.get("timings", {}), "analyze_s": time.perf_counter() - started}
-
-        parent_ids = () if spec.parent_id is None else (spec.parent_id, *spec.inspiration_ids)
-        node = db.add(
-            NodeDraft(
-                trial_key=spec.key,
-                generation=spec.generation,
-                parent_ids=parent_ids,
-                name=proposal.name,
-                motivation=proposal.motivation,
-                program=state.get("program") or "",
-                edit="" if spec.parent_id is None else proposal.edit,
-                metrics=metrics,
-                score=score if status == "ok" else None,
-                analysis=analysis.text,
-                status=status,  # type: ignore[arg-type]
-                error=error,
-                timings=timings,
-                island=spec.island,
-                cognition_ids=spec.cognition_ids,
-                novelty_rejections=state.get("novelty_rejections", 0),
-                insights=tuple(analysis.insights),
-                attempts=tuple(state.get("attempts") or ()),
-                notes=tuple(notes),
-            )
-        )
-        _write_node_files(services, spec.key, node, result)
-        write_back(services, node)
-        if services.llm is not None and parent is not None and parent.score is not None:
-            gain = max(0.0, (node.score if node.score is not None else parent.score) - parent.score)
-            services.llm.reward_candidate(spec.key, gain)
-        return {"outcomes": [_outcome_of(node)]}
+        try:
+            return analyze(services, state)
+        finally:
+            if services.order is not None:
+                services.order.pass_turn(spec.key)
 
     return analyzer
+
+
+def analyze(services: Services, state: TrialState) -> dict:
+    """Analyse the trial's outcome and store its node (in slot order, so ids follow the trial keys)."""
+    spec = state["spec"]
+    db = services.db
+    stored = db.get_by_trial_key(spec.key)
+    if stored is not None:  # a re-run after a crash: finish what the first run may not have
+        write_back(services, stored)
+        return {"outcomes": [_outcome_of(stored)]}
+
+    proposal = state.get("proposal") or Proposal(name="(no proposal)", motivation="", edit="")
+    verdict = state.get("verdict")
+    result = state.get("result")
+    if verdict is not None:
+        status, score, metrics, error, stderr = verdict.status, None, {}, verdict.reason, ""
+    elif result is not None:
+        status, score, metrics = result.status, result.score, result.metrics
+        error, stderr = result.error, result.stderr_tail
+    else:
+        status, score, metrics, error, stderr = "failed", None, {}, "the experiment produced no result", ""
+
+    parent = db.get(spec.parent_id) if spec.parent_id is not None else None
+    notes = [*proposal.notes, *(state.get("notes") or ())]
+    rating = None
+    if status == "ok" and score is not None and services.judge is not None:
+        rating, reason = services.judge.rate(state.get("program") or "", metrics, services.task.description,
+                                             key=f"{spec.key}:judge", candidate=spec.key)
+        if rating is None:
+            metrics = {**metrics, "metric_score": score}
+            notes.append(one_line(f"judge failed, metric score kept: {reason}"))
+    outcome = Outcome(
+        proposal=proposal,
+        status=status,
+        score=score,
+        metrics=metrics,
+        error=error,
+        stderr_tail=stderr,
+        parent=parent,
+        best=db.get(spec.best_id) if spec.best_id is not None else None,
+        trial_key=spec.key,
+    )
+    started = time.perf_counter()
+    if not services.context.use_analyzer:
+        analysis = raw_log(outcome, result.stdout_tail if result else "")
+    else:
+        try:
+            analysis = services.analyzer.analyze(outcome)
+        except Exception as exc:  # the node is stored even when its analysis fails
+            analysis = Analysis(text=one_line(f"analysis failed: {type(exc).__name__}: {exc}"))
+    timings = {**state.get("timings", {}), "analyze_s": time.perf_counter() - started}
+
+    parent_ids = () if spec.parent_id is None else (spec.parent_id, *spec.inspiration_ids)
+    if services.order is not None:
+        services.order.wait_turn(spec.key, "store")
+    if rating is not None and score is not None:
+        score, metrics = blend_judge(services, rating, score, metrics, parent)
+    node = db.add(
+        NodeDraft(
+            trial_key=spec.key,
+            generation=spec.generation,
+            parent_ids=parent_ids,
+            name=proposal.name,
+            motivation=proposal.motivation,
+            program=state.get("program") or "",
+            edit="" if spec.parent_id is None else proposal.edit,
+            metrics=metrics,
+            score=score if status == "ok" else None,
+            analysis=analysis.text,
+            status=status,  # type: ignore[arg-type]
+            error=error,
+            timings=timings,
+            island=spec.island,
+            cognition_ids=spec.cognition_ids,
+            novelty_rejections=state.get("novelty_rejections", 0),
+            insights=tuple(analysis.insights),
+            attempts=tuple(state.get("attempts") or ()),
+            notes=tuple(notes),
+        )
+    )
+    _write_node_files(services, spec.key, node, result)
+    write_back(services, node)
+    if services.llm is not None and parent is not None and parent.score is not None:
+        gain = max(0.0, (node.score if node.score is not None else parent.score) - parent.score)
+        services.llm.reward_candidate(spec.key, gain)
+    return {"outcomes": [_outcome_of(node)]}

@@ -63,11 +63,8 @@ def read_tool_result(message: ToolMessage) -> EvalResult:
 
 def make_engineer_node(provider: ServiceProvider):
     def engineer(state: TrialState, runtime: Runtime[Context]) -> dict:
-        if state.get("verdict") is not None:
-            return {}
-        messages = state.get("messages") or []
         services = provider(runtime.context)
-        spec = state["spec"]
+        messages = state.get("messages") or []
         if messages and isinstance(messages[-1], ToolMessage):
             result = read_tool_result(messages[-1])
             eval_s = state.get("timings", {}).get("eval_s", 0.0) + result.duration_s
@@ -75,25 +72,48 @@ def make_engineer_node(provider: ServiceProvider):
             if repaired is not None:
                 return {**repaired, "timings": {"eval_s": eval_s}}
             return {"result": result, "timings": {"eval_s": eval_s}}
-        proposal = state["proposal"]
-        if spec.parent_id is None:
-            base = services.task.initial_program.read_text()
-        else:
-            base = services.db.get(spec.parent_id).program
+        key = state["spec"].key
+        update: dict = {}
         try:
-            program = build_candidate(base, proposal)
-        except CandidateError as exc:
-            return {"verdict": Verdict(exc.status, str(exc)), "program": exc.program}
-        if spec.parent_id is not None:
-            rejections = state.get("novelty_rejections", 0)
-            reason = services.novelty.check(program, proposal.motivation, services.context.novelty_threshold)
-            if reason and rejections < services.context.novelty_retries:
-                note = f"proposal '{proposal.name}' was sent back: {reason}; propose something different"
-                return {"sent_back": True, "novelty_rejections": rejections + 1,
-                        "feedback": [*(state.get("feedback") or []), note]}
-        return {"program": program, "messages": [launch(services, spec.key, program, attempt=0)]}
+            update = prepare(services, state)
+        finally:  # however it ends (but sent back), this trial's claim turn is over
+            if services.order is not None and not update.get("sent_back"):
+                services.order.pass_turn(key, "claim")
+        return update
 
     return engineer
+
+
+def prepare(services: Services, state: TrialState) -> dict:
+    """Build and check the candidate, claim it as novel (in slot order), and ask the tool node to launch it.
+
+    A repeat (identical program, or a motivation too similar with a threshold set) is sent back to the
+    Researcher while retries last; then an identical program is stored as `duplicate` without running.
+    """
+    if state.get("verdict") is not None:
+        return {}
+    spec, proposal = state["spec"], state["proposal"]
+    base = services.task.initial_program.read_text() if spec.parent_id is None else services.db.get(
+        spec.parent_id).program
+    try:
+        program = build_candidate(base, proposal)
+    except CandidateError as exc:
+        return {"verdict": Verdict(exc.status, str(exc)), "program": exc.program}
+    if spec.parent_id is not None:
+        if services.order is not None:
+            services.order.wait_turn(spec.key, "claim")
+        novelty = services.novelty
+        twin = novelty.twin(program, spec.key)
+        reason = twin or novelty.similar(proposal.motivation, services.context.novelty_threshold)
+        rejections = state.get("novelty_rejections", 0)
+        if reason and rejections < services.context.novelty_retries:
+            note = f"proposal '{proposal.name}' was sent back: {reason}; propose something different"
+            return {"sent_back": True, "novelty_rejections": rejections + 1,
+                    "feedback": [*(state.get("feedback") or []), note]}
+        if twin:
+            return {"verdict": Verdict("duplicate", one_line(f"not run: {twin}")), "program": program}
+        novelty.claim(program, spec.key)
+    return {"program": program, "messages": [launch(services, spec.key, program, attempt=0)]}
 
 
 def launch(services: Services, key: str, program: str, attempt: int) -> AIMessage:

@@ -22,6 +22,7 @@ from agents.prompting import PromptTemplates
 from agents.registry import make_analyzer, make_researcher
 from agents.repair import LLMRepairer
 from graph.context import Context
+from graph.trial_order import TrialOrder
 from knowledge.cognition import CognitionBase, CognitionDraft
 from knowledge.database import NodeStore, SQLiteDatabase
 from knowledge.embeddings import make_embedder
@@ -50,6 +51,7 @@ class Services:
     llm: LLMClient | None = None
     repairer: LLMRepairer | None = None
     judge: LLMJudge | None = None
+    order: TrialOrder | None = None
 
     def node_dir(self, trial_key: str) -> Path:
         path = self.run_dir / "nodes" / trial_key
@@ -89,6 +91,8 @@ def open_services(context: Context) -> Services:
         llm=llm,
         repairer=LLMRepairer(llm, templates=templates) if llm and context.repair_rounds > 0 else None,
         judge=LLMJudge(llm, task.judge_scale, judge_weight, templates=templates) if llm and judge_weight > 0 else None,
+        order=TrialOrder(lambda key: db.get_by_trial_key(key) is not None,
+                         max_wait_s=max(1800.0, 4 * task.timeout_s * (1 + context.repair_rounds))),
     )
 
 

@@ -113,7 +113,14 @@ class TrialState(TypedDict, total=False):
     feedback: list[str]
     sent_back: bool
     attempts: list[dict[str, Any]]
+    notes: list[str]
     outcomes: Annotated[list[TrialOutcome], latest_generation]
+
+
+TRIAL_DEFAULTS: dict[str, Any] = {
+    "proposal": None, "program": None, "verdict": None, "messages": [], "result": None, "timings": {},
+    "novelty_rejections": 0, "feedback": [], "sent_back": False, "attempts": [], "notes": [], "outcomes": [],
+}
 
 
 class TrialInput(TypedDict):

@@ -5,11 +5,15 @@ The Engineer sends a proposal back to the Researcher when it repeats an existing
 
 User nodes (`ExtraNode`) are spliced in after the Researcher, after the Engineer (before the Analyzer) or after
 the Analyzer. A node after the Researcher may veto a proposal by returning `{"verdict": Verdict("vetoed", why)}`:
-the Engineer then launches nothing and the Analyzer stores the vetoed node with its reason.
+the Engineer then launches nothing and the Analyzer stores the vetoed node with its reason. A user node sees every
+trial field on every path (`None` where a step produced nothing: no proposal after a failed Researcher, no result
+after a veto). One that raises makes the trial a failed node with the reason; after the Analyzer (the node is
+stored) its error is added to the node folder's `extra_nodes.log`.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -17,13 +21,14 @@ from typing import Literal
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.prebuilt import ToolNode
+from langgraph.runtime import Runtime
 
 from agents.analyzer import make_analyzer_node
 from agents.engineer import make_engineer_node, pending_launch, sent_back
-from agents.researcher import make_researcher_node
+from agents.researcher import make_researcher_node, one_line
 from graph.context import Context
 from graph.services import ServiceProvider
-from graph.state import TrialInput, TrialOutput, TrialState
+from graph.state import TRIAL_DEFAULTS, TrialInput, TrialOutput, TrialState, Verdict
 from tools.launchers import make_launch_tools
 
 Position = Literal["researcher", "engineer", "analyzer"]
@@ -42,6 +47,46 @@ class ExtraNode:
     after: Position = "researcher"
 
 
+def guarded(provider: ServiceProvider, fn: Callable) -> Callable:
+    """A core node that, when it raises (a bug, not an outcome), first gives up the trial's turns in slot order,
+    so the generation's other trials are not left waiting for it."""
+
+    def node(state: TrialState, runtime: Runtime[Context]) -> dict:
+        try:
+            return fn(state, runtime)
+        except BaseException:
+            order = provider(runtime.context).order
+            if order is not None:
+                order.pass_turn(state["spec"].key)
+            raise
+
+    node.__name__ = getattr(fn, "__name__", "node")
+    return node
+
+
+def user_node(provider: ServiceProvider, extra: ExtraNode) -> Callable:
+    """An extra node that sees the full trial state and whose failure is an outcome, not a crash of the run."""
+    wants_runtime = "runtime" in inspect.signature(extra.fn).parameters
+
+    def node(state: TrialState, runtime: Runtime[Context]) -> dict:
+        view = {**TRIAL_DEFAULTS, **state}
+        try:
+            return (extra.fn(view, runtime=runtime) if wants_runtime else extra.fn(view)) or {}
+        except Exception as exc:
+            reason = one_line(f"extra node {extra.name} raised {type(exc).__name__}: {exc}")
+            if extra.after != "analyzer":
+                if state.get("verdict") is not None:  # the trial had already ended: keep why, note this
+                    return {"notes": [*(state.get("notes") or []), reason]}
+                return {"verdict": Verdict("failed", reason)}
+            folder = provider(runtime.context).node_dir(state["spec"].key)
+            with (folder / "extra_nodes.log").open("a") as log:
+                log.write(reason + "\n")
+            return {}
+
+    node.__name__ = extra.name
+    return node
+
+
 def build_trial(provider: ServiceProvider, extra_nodes: Sequence[ExtraNode] = ()) -> CompiledStateGraph:
     names = [n.name for n in extra_nodes]
     clash = set(names) & set(CORE_NODES) or {n for n in names if names.count(n) > 1}
@@ -49,13 +94,13 @@ def build_trial(provider: ServiceProvider, extra_nodes: Sequence[ExtraNode] = ()
         raise ValueError(f"extra node name(s) already used: {', '.join(sorted(clash))}")
 
     g = StateGraph(TrialState, context_schema=Context, input_schema=TrialInput, output_schema=TrialOutput)
-    g.add_node("researcher", make_researcher_node(provider))
-    g.add_node("engineer", make_engineer_node(provider))
-    g.add_node("launch", ToolNode(make_launch_tools(provider), name="launch"))
-    g.add_node("analyzer", make_analyzer_node(provider))
+    g.add_node("researcher", guarded(provider, make_researcher_node(provider)))
+    g.add_node("engineer", guarded(provider, make_engineer_node(provider)))
+    # a launcher that raises is a failed experiment with the reason (an error tool message), never a crash
+    g.add_node("launch", ToolNode(make_launch_tools(provider), name="launch", handle_tool_errors=True))
+    g.add_node("analyzer", guarded(provider, make_analyzer_node(provider)))
     for extra in extra_nodes:
-        g.add_node(extra.name, extra.fn)
-
+        g.add_node(extra.name, user_node(provider, extra))
     def chain(after: Position) -> list[str]:
         return [after, *(e.name for e in extra_nodes if e.after == after)]
 

@@ -1,8 +1,10 @@
 """Novelty check: is a proposal a repeat of something the run already tried?
 
-Two tests, both against every stored node: an identical program (always a repeat: evaluating it again would only
-spend budget) and, when a threshold is set, a motivation whose embedding is at least that similar to a stored
-node's. Fingerprints live in the run database (`node_fingerprints`), so a resumed run remembers them.
+Two tests: an identical program (always a repeat: evaluating it again would only spend budget), checked against
+every stored node and every program a trial of the running generation has claimed for evaluation; and, when a
+threshold is set, a motivation whose embedding is at least that similar to a stored node's. Fingerprints live in
+the run database (`node_fingerprints`), so a resumed run remembers them; claims live only until the claiming
+trial's node is stored.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class NoveltyIndex:
             conn.execute(_TABLE)
             rows = conn.execute("SELECT node_id, program_sha, vector FROM node_fingerprints ORDER BY node_id")
             self._shas: dict[str, int] = {}
+            self._claims: dict[str, str] = {}  # program sha -> trial key, for programs not stored yet
             self._seen: set[int] = set()
             self._ids: list[int] = []
             vectors: list[np.ndarray] = []
@@ -73,18 +76,33 @@ class NoveltyIndex:
                     continue
                 self._seen.add(node.id)
                 self._shas.setdefault(program_sha(node.program), node.id)
+                self._claims.pop(program_sha(node.program), None)
                 if vectors is not None:
                     self._ids.append(node.id)
                     row = vectors[i : i + 1].astype(np.float32)
                     self._vectors = row if self._vectors is None else np.vstack([self._vectors, row])
             self.observed_upto = max(self.observed_upto, max(n.id for n in fresh))
 
-    def check(self, program: str, motivation: str, threshold: float) -> str | None:
-        """Why this proposal is not novel, or None when it is."""
+    def twin(self, program: str, claimant: str = "") -> str | None:
+        """Why this program is a repeat — a stored node's, or claimed by another trial — or None."""
+        sha = program_sha(program)
         with self._lock:
-            twin = self._shas.get(program_sha(program))
-            if twin is not None:
-                return f"the program is identical to node {twin}'s"
+            stored = self._shas.get(sha)
+            claimed = self._claims.get(sha)
+        if stored is not None:
+            return f"the program is identical to node {stored}'s"
+        if claimed is not None and claimed != claimant:
+            return f"the program is identical to trial {claimed}'s, being evaluated"
+        return None
+
+    def claim(self, program: str, claimant: str) -> None:
+        """`claimant` evaluates this program: other trials proposing it are told it is a repeat."""
+        with self._lock:
+            self._claims.setdefault(program_sha(program), claimant)
+
+    def similar(self, motivation: str, threshold: float) -> str | None:
+        """Why this motivation repeats a stored node's (cosine >= threshold), or None."""
+        with self._lock:
             if threshold <= 0 or self.embedder is None or self._vectors is None:
                 return None
             vectors = self._vectors
@@ -95,3 +113,7 @@ class NoveltyIndex:
         if sims[best] >= threshold:
             return f"the motivation is {sims[best]:.3f} similar to node {ids[best]}'s (threshold {threshold:g})"
         return None
+
+    def check(self, program: str, motivation: str, threshold: float, claimant: str = "") -> str | None:
+        """Why this proposal is not novel, or None when it is."""
+        return self.twin(program, claimant) or self.similar(motivation, threshold)

@@ -7,13 +7,14 @@ from pathlib import Path
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 
+from agents.base import Proposal
 from graph.builder import make_builder
 from graph.checkpoint import thread_config
 from graph.context import Context
 from graph.state import TrialState, Verdict
 from graph.trial import ExtraNode
 from knowledge.database import SQLiteDatabase
-from tests.graph.fakes import StepResearcher, provider_with
+from tests.graph.fakes import ScriptedResearcher, StepResearcher, provider_with
 
 
 def test_reviewer_node_vetoes_proposals_before_any_experiment(tiny_task: Path, tmp_path: Path) -> None:
@@ -73,3 +74,50 @@ def test_nodes_after_engineer_and_analyzer_see_results(tiny_task: Path, tmp_path
 def test_extra_node_name_clash_is_refused() -> None:
     with pytest.raises(ValueError, match="already used"):
         make_builder(extra_nodes=[ExtraNode("engineer", lambda s: {})])
+
+
+def test_a_user_node_sees_a_defined_state_when_the_researcher_failed(tiny_task: Path, tmp_path: Path) -> None:
+    seen: list[tuple] = []
+
+    def careless_reviewer(state: TrialState) -> dict:  # assumes a proposal, as a first draft would
+        seen.append((state["proposal"] is None, state["verdict"] is None, state["result"]))
+        if "swap" in state["proposal"].name:
+            return {"verdict": Verdict("vetoed", "no swaps")}
+        return {}
+
+    script = [RuntimeError("model down"), Proposal("x to 2", "m", "<<<<<<< SEARCH\nX = 1.0\n=======\nX = 2.0\n"
+                                                                   ">>>>>>> REPLACE\n")]
+    builder = make_builder(provider_with(researcher=ScriptedResearcher(script)),
+                           extra_nodes=[ExtraNode("reviewer", careless_reviewer, after="researcher")])
+    context = Context(task=str(tiny_task), run_dir=str(tmp_path / "run"), sampler="greedy", cognition=False)
+    state = builder.compile(checkpointer=InMemorySaver()).invoke({"max_steps": 2}, thread_config(), context=context)
+    assert state["steps"] == 2
+    assert seen[1] == (True, False, None)  # the failed step: no proposal, a verdict, no result — all defined
+    failed, ok = SQLiteDatabase(tmp_path / "run" / "run.db").nodes()[1:]
+    assert failed.status == "failed" and failed.error == "proposal failed: RuntimeError: model down"
+    assert failed.notes == ("extra node reviewer raised AttributeError: 'NoneType' object has no attribute 'name'",)
+    assert ok.status == "ok" and ok.metrics["x"] == 2.0
+
+
+def test_a_user_node_that_raises_makes_a_failed_node_not_a_crash(tiny_task: Path, tmp_path: Path) -> None:
+    def strict(state: TrialState) -> dict:
+        if state["proposal"].name != "initial program":
+            raise ValueError("policy service unreachable")
+        return {}
+
+    def broken_notifier(state: TrialState) -> dict:
+        raise RuntimeError("webhook down")
+
+    builder = make_builder(
+        provider_with(researcher=StepResearcher(step=0.5)),
+        extra_nodes=[ExtraNode("policy", strict, after="researcher"),
+                     ExtraNode("notify", broken_notifier, after="analyzer")],
+    )
+    context = Context(task=str(tiny_task), run_dir=str(tmp_path / "run"), sampler="greedy", cognition=False)
+    state = builder.compile(checkpointer=InMemorySaver()).invoke({"max_steps": 2}, thread_config(), context=context)
+    assert state["steps"] == 2
+    nodes = SQLiteDatabase(tmp_path / "run" / "run.db").nodes()
+    assert [n.status for n in nodes] == ["ok", "failed", "failed"]
+    assert nodes[1].error == "extra node policy raised ValueError: policy service unreachable"
+    log = (tmp_path / "run" / "nodes" / nodes[0].trial_key / "extra_nodes.log").read_text()
+    assert log == "extra node notify raised RuntimeError: webhook down\n"

@@ -101,7 +101,11 @@ def test_a_model_answering_in_tags_drives_the_loop_like_one_answering_in_labels(
     with FakeOpenAIServer(reply_fn=lambda body: tiny_task_model(body, style="tags")) as server:
         state = run(tiny_task, tmp_path / "run", 6, server.base_url)
     nodes = SQLiteDatabase(tmp_path / "run" / "run.db").nodes()
-    assert [n.status for n in nodes] == ["ok"] * 7 and state["best_score"] == 0.0
+    assert [n.status for n in nodes] == ["ok"] * 6 + ["duplicate"] and state["best_score"] == 0.0
+    # x reached 3 at step 4 and 3.5 at step 5; greedy then extends x = 3 again, and the model answers 3.5 again:
+    # an identical program is sent back, then stored as a duplicate without being run
+    assert nodes[6].error == f"not run: the program is identical to node {nodes[5].id}'s" and nodes[6].metrics == {}
+    assert nodes[6].novelty_rejections == 2
     assert nodes[1].name == "set X to 1.5" and nodes[1].motivation.startswith("The score peaks")
     assert nodes[1].analysis == "Moving X towards 3 changes the score as expected." and nodes[1].notes == ()
 
