@@ -51,13 +51,17 @@ def blend_judge(services: Services, rating: float, score: float, metrics: dict, 
 
 
 def write_back(services: Services, node: Node) -> None:
-    """The node's insights become cognition items (origin analyzer); near-duplicates are skipped."""
+    """The node's insights become cognition items (origin analyzer) of the run's base and, when shared, of the
+    task's standing base; near-duplicates are skipped."""
     if services.cognition is None or not node.insights:
         return
+    tags, threshold = ("insight", services.task.name), services.context.dedup_threshold
     for insight in node.insights:
-        services.cognition.add(insight, source=f"node {node.id}", tags=("insight", services.task.name),
-                               origin="analyzer", node_id=node.id,
-                               dedup_threshold=services.context.dedup_threshold)
+        services.cognition.add(insight, source=f"node {node.id}", tags=tags, origin="analyzer", node_id=node.id,
+                               dedup_threshold=threshold)
+        if services.shared is not None:
+            services.shared.add(insight, source=f"{services.run_dir.name} node {node.id}", tags=tags,
+                                origin="analyzer", dedup_threshold=threshold)
 
 
 def _write_node_files(services: Services, key: str, node: Node, result: EvalResult | None) -> None:

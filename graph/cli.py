@@ -114,6 +114,9 @@ def run(
     target: Annotated[float | None, typer.Option(help="Stop once a node reaches this score.")] = None,
     no_cognition: Annotated[bool, typer.Option("--no-cognition", help="Ablation: retrieve no knowledge.")] = False,
     no_analyzer: Annotated[bool, typer.Option("--no-analyzer", help="Ablation: raw logs instead of analyses.")] = False,
+    share_insights: Annotated[
+        bool, typer.Option("--share-insights", help="Also add insights to the task's standing knowledge base.")
+    ] = False,
     novelty_threshold: Annotated[
         float, typer.Option(min=0, max=1, help="Send back proposals this similar to a node's motivation (0: off).")
     ] = 0.0,
@@ -143,7 +146,8 @@ def run(
         context = Context(
             task=str(spec.root) if Path(task).exists() else task, run_dir=str(run_dir or default_run_dir(spec.name)),
             seed=seed, sampler=sampler or "", workers=workers, cognition=not no_cognition,
-            use_analyzer=not no_analyzer, novelty_threshold=novelty_threshold, models=tuple(model or ()),
+            use_analyzer=not no_analyzer, share_insights=share_insights, novelty_threshold=novelty_threshold,
+            models=tuple(model or ()),
             base_urls=tuple(base_url or ()), max_cost=max_cost or 0.0, max_tokens=max_tokens or 0,
             prices=tuple(price or ()), allow_unpriced=allow_unpriced,
             repair_rounds=repair_rounds, judge_weight=-1.0 if judge_weight is None else judge_weight,

@@ -48,6 +48,10 @@ class Context:
     retrieval_threshold: float = field(
         default=0.2, metadata={"description": "Minimum cosine similarity of a retrieved cognition item."}
     )
+    share_insights: bool = field(
+        default=False,
+        metadata={"description": "Also add the Analyzer's insights to the task's standing base (later runs)."},
+    )
     dedup_threshold: float = field(
         default=0.95, metadata={"description": "An insight this similar to a stored item is not added again."}
     )

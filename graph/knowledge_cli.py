@@ -1,8 +1,8 @@
 """`asi-evolve knowledge …`: add literature to, search and list a cognition base.
 
 `--run-dir D` works on a run's own base. `--task T` works on the task's standing base (the global corpus, the
-task's `knowledge/` folder and whatever was added with `knowledge add --task T`); every new run of the task
-starts from it. It lives in `$ASI_EVOLVE_KNOWLEDGE_HOME/<task>/` (default `runs/knowledge/<task>/`).
+task's `knowledge/` folder, whatever was added with `knowledge add --task T` and the insights of runs started
+with `--share-insights`); every new run of the task starts from it. Where it lives: `knowledge.task_store`.
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ import typer
 from rich.console import Console
 
 from graph.runner import load_run_config
-from graph.services import open_cognition, seed_corpus, task_store_dir
+from graph.services import open_cognition, seed_corpus
 from knowledge.cognition import CognitionBase
 from knowledge.embeddings import make_embedder
 from knowledge.ingest import ingest, iter_corpus_files
+from knowledge.task_store import open_task_store
 from tasks.registry import load_task
 from tasks.spec import TaskSpec
 
@@ -28,11 +29,9 @@ TaskOpt = Annotated[str | None, typer.Option("--task", help="Work on the task's 
 RunOpt = Annotated[Path | None, typer.Option("--run-dir", help="Work on this run's cognition base.")]
 
 
-def open_task_store(task: TaskSpec, embedder_spec: str = "minilm") -> CognitionBase:
+def open_seeded_store(task: TaskSpec, embedder_spec: str = "minilm") -> CognitionBase:
     """The task's standing base, seeded from the global corpus and the task's knowledge folder."""
-    folder = task_store_dir(task)
-    folder.mkdir(parents=True, exist_ok=True)
-    base = CognitionBase(folder / "cognition.db", folder / "cognition.faiss", make_embedder(embedder_spec))
+    base = open_task_store(task.name, make_embedder(embedder_spec))
     ingest(base, seed_corpus(task))
     return base
 
@@ -43,7 +42,7 @@ def _open(task: str | None, run_dir: Path | None) -> CognitionBase:
     if run_dir is not None:
         context, _ = load_run_config(run_dir)
         return open_cognition(Path(run_dir), make_embedder(context.embedder))
-    return open_task_store(load_task(task))
+    return open_seeded_store(load_task(task))
 
 
 @app.command("add")

@@ -6,7 +6,6 @@ provider returning fakes.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,12 +22,13 @@ from agents.registry import make_analyzer, make_researcher
 from agents.repair import LLMRepairer
 from graph.context import Context
 from graph.trial_order import TrialOrder
-from knowledge.cognition import CognitionBase, CognitionDraft
+from knowledge.cognition import CognitionBase
 from knowledge.database import NodeStore, SQLiteDatabase
 from knowledge.embeddings import make_embedder
 from knowledge.ingest import GLOBAL_CORPUS, ingest
 from knowledge.novelty import NoveltyIndex
 from knowledge.sampling import Sampler, make_sampler
+from knowledge.task_store import import_task_store, open_task_store
 from tasks.registry import load_task
 from tasks.spec import TaskSpec
 from tools.executors import Executor, make_executor
@@ -52,6 +52,7 @@ class Services:
     repairer: LLMRepairer | None = None
     judge: LLMJudge | None = None
     order: TrialOrder | None = None
+    shared: CognitionBase | None = None  # the task's standing base, when insights are shared with later runs
 
     def node_dir(self, trial_key: str) -> Path:
         path = self.run_dir / "nodes" / trial_key
@@ -73,7 +74,7 @@ def open_services(context: Context) -> Services:
     if context.cognition:
         cognition = open_cognition(run_dir, embedder)
         ingest(cognition, seed_corpus(task))
-        import_task_store(cognition, task)
+        import_task_store(cognition, task.name)
     llm = open_models(context, task, run_dir)
     templates = PromptTemplates.for_task(task.root)
     judge_weight = task.judge_weight if context.judge_weight < 0 else context.judge_weight
@@ -91,6 +92,7 @@ def open_services(context: Context) -> Services:
         llm=llm,
         repairer=LLMRepairer(llm, templates=templates) if llm and context.repair_rounds > 0 else None,
         judge=LLMJudge(llm, task.judge_scale, judge_weight, templates=templates) if llm and judge_weight > 0 else None,
+        shared=open_task_store(task.name, embedder) if context.share_insights and embedder else None,
         order=TrialOrder(lambda key: db.get_by_trial_key(key) is not None,
                          max_wait_s=max(1800.0, 4 * task.timeout_s * (1 + context.repair_rounds))),
     )
@@ -128,21 +130,6 @@ def open_models(context: Context, task: TaskSpec, run_dir: Path) -> LLMClient | 
 def open_cognition(run_dir: Path, embedder) -> CognitionBase:
     """The run's cognition base: items in `run.db`, the FAISS index beside it."""
     return CognitionBase(run_dir / "run.db", run_dir / "cognition.faiss", embedder)
-
-
-def task_store_dir(task: TaskSpec) -> Path:
-    """Where the task's standing knowledge base lives (`asi-evolve knowledge add --task T` writes there)."""
-    return Path(os.environ.get("ASI_EVOLVE_KNOWLEDGE_HOME", "runs/knowledge")) / task.name
-
-
-def import_task_store(cognition: CognitionBase, task: TaskSpec) -> None:
-    """Copy the items added to the task's standing base into the run's base (exact duplicates are skipped)."""
-    folder = task_store_dir(task)
-    if not (folder / "cognition.db").exists():
-        return
-    store = CognitionBase(folder / "cognition.db", folder / "cognition.faiss", cognition.embedder)
-    drafts = [CognitionDraft(i.content, i.source, i.tags) for i in store.items()]
-    cognition.add_many(drafts)
 
 
 def seed_corpus(task: TaskSpec) -> list[Path]:

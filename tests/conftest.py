@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import textwrap
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("LANGGRAPH_STRICT_MSGPACK", "true")
+# tasks' standing knowledge bases of the test session live in a folder of its own, never in the user's data dir
+os.environ.setdefault("ASI_EVOLVE_KNOWLEDGE_HOME", tempfile.mkdtemp(prefix="asi-evolve-knowledge-"))
 os.environ.setdefault("LANGGRAPH_CLI_NO_ANALYTICS", "1")
 os.environ.setdefault("LANGGRAPH_NO_VERSION_CHECK", "1")
 
