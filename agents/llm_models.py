@@ -172,7 +172,7 @@ def _api_key(spec: ModelSpec) -> str:
         return key
     if spec.base_url:
         return PLACEHOLDER_KEY
-    raise LLMUnavailable(f"model {spec.model}: set ${spec.key_env} in the environment (or in .env)")
+    raise LLMUnavailable(f"model {spec.model}: set ${spec.key_env} in the environment or in ./.env")
 
 
 def make_chat_model(spec: ModelSpec) -> BaseChatModel:

@@ -1,5 +1,8 @@
 """`asi-evolve`: run, resume and inspect research runs from the shell.
 
+Settings (API keys above all) may also come from a `.env` file in the working directory; variables already set
+in the environment win over it.
+
 Errors meant for people are one line on stderr with exit code 2 (bad arguments, unknown task, invalid task folder
 or run directory); `--debug` shows tracebacks instead.
 """
@@ -13,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from dotenv import load_dotenv
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -273,6 +277,7 @@ def main(argv: list[str] | None = None) -> None:
     if debug:
         args.remove("--debug")
     command = typer.main.get_command(app)
+    load_dotenv(Path.cwd() / ".env", override=False)  # keys in ./.env; the environment wins
     try:
         code = command.main(args, prog_name="asi-evolve", standalone_mode=False)
     except typer.Exit as exc:

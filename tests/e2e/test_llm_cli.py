@@ -70,3 +70,18 @@ def test_max_cost_with_an_unpriced_model_is_refused_unless_priced_or_allowed(tin
     rows = CallLedger(tmp_path / "priced" / "run.db").rows()
     assert rows and all(r.cost == pytest.approx((r.input_tokens + r.output_tokens) * 1000 / 1e6) for r in rows)
     assert status_json(tmp_path / "allowed")["model_cost"] == 0.0
+
+
+def test_the_key_may_come_from_a_dot_env_file_in_the_working_directory(tiny_task: Path, tmp_path: Path,
+                                                                       monkeypatch) -> None:
+    monkeypatch.delenv("ASI_EVOLVE_API_KEY", raising=False)
+    key = "sk-from-dot-env-0000000000"
+    with FakeOpenAIServer(reply_fn=tiny_task_model, api_key=key) as server:
+        args = ["run", str(tiny_task), "--steps", "1", "--no-cognition", "--model", "fake-model",
+                "--base-url", server.base_url]
+        rejected = asi(*args, "--run-dir", str(tmp_path / "no-key"), timeout=120, cwd=tmp_path)
+        assert rejected.returncode == 2 and "rejected the API key" in rejected.stderr
+        (tmp_path / ".env").write_text(f"ASI_EVOLVE_API_KEY={key}\n")
+        accepted = asi(*args, "--run-dir", str(tmp_path / "with-key"), timeout=300, cwd=tmp_path)
+        assert accepted.returncode == 0, accepted.stderr
+    assert key not in (tmp_path / "with-key" / "run.db").read_bytes().decode(errors="replace")
