@@ -41,8 +41,7 @@ def _as_price(entry: object, where: str) -> Price:
 
 def _bare(model: str) -> str:
     """The model's own name: no provider prefix ("openai:"), no vendor path ("openai/")."""
-    name = model.split(":", 1)[1] if ":" in model and not model.startswith(("http://", "https://")) else model
-    return name.rsplit("/", 1)[-1].lower()
+    return model.split(":", 1)[-1].rsplit("/", 1)[-1].lower()
 
 
 def table_price(model: str) -> Price | None:
