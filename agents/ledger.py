@@ -159,10 +159,3 @@ class CallLedger:
                 f"SELECT {', '.join(_COLUMNS)} FROM llm_calls WHERE candidate = ? ORDER BY id", (candidate,)
             )
             return [CallRecord(**dict(r)) for r in found.fetchall()]
-
-    def calls_for(self, key: str, role: str | None = None) -> list[CallRecord]:
-        """Every attempt made under `key` (one trial), optionally of one role, oldest first."""
-        where, params = ("WHERE key = ? AND role = ?", (key, role)) if role else ("WHERE key = ?", (key,))
-        with self._connect() as conn:
-            found = conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM llm_calls {where} ORDER BY id", params)
-            return [CallRecord(**dict(r)) for r in found.fetchall()]

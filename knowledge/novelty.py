@@ -113,7 +113,3 @@ class NoveltyIndex:
         if sims[best] >= threshold:
             return f"the motivation is {sims[best]:.3f} similar to node {ids[best]}'s (threshold {threshold:g})"
         return None
-
-    def check(self, program: str, motivation: str, threshold: float, claimant: str = "") -> str | None:
-        """Why this proposal is not novel, or None when it is."""
-        return self.twin(program, claimant) or self.similar(motivation, threshold)
