@@ -12,7 +12,7 @@ export TRANSFORMERS_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export RAY_AUTH_MODE := disabled
 
-.PHONY: install run test lint bench clean
+.PHONY: install sandbox run test lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,12 +21,22 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) sandbox
 
-run: $(STAMP)
+# The candidate jail uses bubblewrap; installed where we may (root with apt), else we say what to install.
+sandbox:
+	@command -v bwrap >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get install -y -qq bubblewrap >/dev/null 2>&1 || \
+	      { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq bubblewrap >/dev/null 2>&1; } || true; \
+	  fi; \
+	  command -v bwrap >/dev/null 2>&1 || echo "note: bubblewrap is not installed; candidates will run without" \
+	    "namespaces. Install it (e.g. 'sudo apt install bubblewrap') for the isolated sandbox." >&2; }
+
+run: $(STAMP) sandbox
 	$(BIN)/asi-evolve run circle_packing --steps $(STEPS) --seed 0
 
-test: $(STAMP)
+test: $(STAMP) sandbox
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

@@ -9,7 +9,7 @@ import os
 import platform
 from pathlib import Path
 
-from bench import bench_retrieval, bench_sampling
+from bench import bench_retrieval, bench_sampling, bench_sandbox
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 
@@ -21,6 +21,9 @@ def main() -> None:
         ("Cognition retrieval", "FAISS search per query over N items (flat up to 10k, HNSW above), the full search "
          "including SQLite, and MiniLM query embedding (target: ≤ 5 ms per retrieval at 100k items).",
          bench_retrieval.run()),
+        ("Sandbox overhead", "Median, p90 and min ms per trivial evaluation with bubblewrap namespaces and with "
+         "process limits only, plus the bare process layer and one `run_candidate` (100 runs each).",
+         bench_sandbox.run()),
     ]
     lines = ["# Benchmarks", "", f"Written by `make bench` on {os.cpu_count()} CPU cores ({platform.machine()}, "
              f"Python {platform.python_version()}). Timings in milliseconds unless stated.", ""]

@@ -24,6 +24,7 @@ from rich.table import Table
 from agents.llm_models import LLMUnavailable, probe
 from graph.context import Context
 from graph.knowledge_cli import app as knowledge_app
+from graph.routing import INITIAL_INVALID
 from graph.runner import (
     Budget,
     RunError,
@@ -41,6 +42,7 @@ from knowledge.sampling import SAMPLERS
 from tasks.registry import builtin_tasks, load_task
 from tasks.spec import TaskError
 from tools.executors import LocalExecutor
+from tools.jail import BACKENDS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="ASI-Evolve: a closed learn -> design -> experiment -> analyze research loop.")
@@ -94,6 +96,8 @@ class LoopProgress:
 def _finish(state: dict[str, Any], run_dir: Path) -> None:
     status = run_status(run_dir)
     reason = state.get("stop_reason") or "stopped"
+    if status["best_score"] is None and reason.startswith(INITIAL_INVALID):
+        raise RunError(f"{reason} (run stored in {run_dir})")  # nothing to evolve from: one line, exit 2
     out.print(f"stopped: {reason}")
     line = f"best score {_fmt(status['best_score'])} (node {status['best_node_id']})"
     line += f", initial {_fmt(status['initial_score'])}"
@@ -137,8 +141,13 @@ def run(
     repair_rounds: Annotated[int, typer.Option(min=0, help="Model repairs of a crashed candidate.")] = 1,
     judge_weight: Annotated[float | None, typer.Option(min=0, max=1, help="Weight of the LLM judge (task's).")] = None,
     replay: Annotated[Path | None, typer.Option(help="Replay the model answers recorded in this run, offline.")] = None,
+    sandbox: Annotated[
+        str | None, typer.Option(help="Candidate jail: auto, bwrap (required) or limits (default: auto).")
+    ] = None,
 ) -> None:
     """Start a run of TASK and drive it until its budget is spent."""
+    if sandbox is not None and sandbox not in ("auto", *BACKENDS):
+        fail(f"unknown sandbox '{sandbox}' (choose from: auto, {', '.join(BACKENDS)})")
     if replay is not None:
         context, budget = replay_context(replay, task, run_dir, steps)
     else:
@@ -155,6 +164,7 @@ def run(
             base_urls=tuple(base_url or ()), max_cost=max_cost or 0.0, max_tokens=max_tokens or 0,
             prices=tuple(price or ()), allow_unpriced=allow_unpriced,
             repair_rounds=repair_rounds, judge_weight=-1.0 if judge_weight is None else judge_weight,
+            sandbox=sandbox or "",
         )
         budget = Budget(steps or spec.steps, max_wall, target if target is not None else spec.target_score)
     run_dir = Path(context.run_dir)
@@ -218,13 +228,15 @@ def status(
         return
     table = Table(show_header=False, box=None)
     for key in ("run_dir", "task", "nodes", "best_score", "best_node_id", "best_name", "initial_score",
-                "model_calls", "model_tokens", "model_cost"):
+                "model_calls", "model_tokens", "model_cost", "sandbox"):
         if key not in info:
             continue
         table.add_row(key, str(info.get(key)))
     table.add_row("counts", ", ".join(f"{k} {v}" for k, v in sorted(info["counts"].items())))
     if info.get("reference_score") is not None:
         table.add_row("reference", f"{info['reference_score']} ({info['reference_label']})")
+    for warning in info.get("sandbox_warnings", []):
+        table.add_row("warning", f"sandbox: {warning}")
     out.print(table)
 
 

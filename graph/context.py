@@ -35,6 +35,11 @@ class Context:
         default="auto", metadata={"description": "Analyzer: auto (llm with a model, else offline), llm, offline."}
     )
     executor: str = field(default="local", metadata={"description": "Where experiments run."})
+    sandbox: str = field(
+        default="",
+        metadata={"description": "Candidate jail: auto (bubblewrap where it runs, else process limits with a "
+                                 "warning), bwrap (required), limits (empty: $ASI_EVOLVE_SANDBOX, else auto)."},
+    )
     eval_timeout_s: float = field(
         default=0.0, metadata={"description": "Wall-clock limit per evaluation (0: the task's timeout)."}
     )

@@ -16,6 +16,8 @@ from graph.context import Context
 from graph.services import ServiceProvider, Services
 from graph.state import LoopState
 
+INITIAL_INVALID = "the initial program is not valid"
+
 
 def stop_reason(state: LoopState, services: Services) -> str | None:
     """Why the loop must stop now, or None to go on."""
@@ -23,7 +25,7 @@ def stop_reason(state: LoopState, services: Services) -> str | None:
         initial = services.db.nodes()  # no valid node at all: only failures are stored, usually just one
         if initial:
             node = initial[0]
-            return f"the initial program is not valid ({node.status}: {node.error}); fix it and run again"
+            return f"{INITIAL_INVALID} ({node.status}: {node.error}); fix it and run again"
         return None
     steps = state.get("steps", 0)
     max_steps = state.get("max_steps")

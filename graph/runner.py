@@ -1,7 +1,8 @@
 """Start, resume and inspect runs: the entry points the CLI and Python users share.
 
-A run directory holds `config.json` (the context and budget it was started with), `run.db` (nodes),
-`checkpoints.db` (LangGraph) and `nodes/<trial key>/` (program, logs, result, analysis).
+A run directory holds `config.json` (the context and budget it was started with), `sandbox.json` (what the
+candidates' jail isolates), `run.db` (nodes), `checkpoints.db` (LangGraph) and `nodes/<trial key>/` (program,
+logs, result, analysis).
 """
 
 from __future__ import annotations
@@ -147,6 +148,14 @@ def run_status(run_dir: Path) -> dict[str, Any]:
         "initial_score": initial.score if initial else None,
         "max_steps": budget.max_steps,
     }
+    sandbox = run_dir / "sandbox.json"
+    if sandbox.is_file():
+        try:
+            recorded = json.loads(sandbox.read_text())
+            status["sandbox"] = recorded.get("description", "")
+            status["sandbox_warnings"] = list(recorded.get("warnings", []))
+        except ValueError:
+            status["sandbox"] = "unreadable sandbox.json"
     calls = CallLedger(run_dir / "run.db").rows()
     if calls:
         status["model_calls"] = len(calls)

@@ -6,6 +6,8 @@ provider returning fakes.
 
 from __future__ import annotations
 
+import json
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +34,10 @@ from knowledge.task_store import import_task_store, open_task_store
 from tasks.registry import load_task
 from tasks.spec import TaskSpec
 from tools.executors import Executor, make_executor
+from tools.jail import JailSupport
+
+SANDBOX_FILE = "sandbox.json"
+log = logging.getLogger("asi_evolve")
 
 
 @dataclass
@@ -78,6 +84,8 @@ def open_services(context: Context) -> Services:
     llm = open_models(context, task, run_dir)
     templates = PromptTemplates.for_task(task.root)
     judge_weight = task.judge_weight if context.judge_weight < 0 else context.judge_weight
+    executor = make_executor(context.executor, context.sandbox)
+    record_sandbox(run_dir, executor.support)
     return Services(
         context=context,
         task=task,
@@ -86,7 +94,7 @@ def open_services(context: Context) -> Services:
         sampler=make_sampler_for(context, task),
         researcher=make_researcher(context.researcher, llm, templates, task.researcher_options),
         analyzer=make_analyzer(context.analyzer, llm, templates),
-        executor=make_executor(context.executor),
+        executor=executor,
         cognition=cognition,
         novelty=NoveltyIndex(run_dir / "run.db", embedder if context.novelty_threshold > 0 else None),
         llm=llm,
@@ -96,6 +104,14 @@ def open_services(context: Context) -> Services:
         order=TrialOrder(lambda key: db.get_by_trial_key(key) is not None,
                          max_wait_s=max(1800.0, 4 * task.timeout_s * (1 + context.repair_rounds))),
     )
+
+
+def record_sandbox(run_dir: Path, support: JailSupport) -> None:
+    """Write what the jail isolates into the run (`status` shows it) and warn once per run about what it lacks."""
+    (run_dir / SANDBOX_FILE).write_text(json.dumps({**support.to_dict(), "description": support.describe()},
+                                                   indent=2, sort_keys=True))
+    for warning in support.warnings:
+        log.warning("sandbox: %s", warning)
 
 
 def model_specs(context: Context, task: TaskSpec) -> list[ModelSpec]:

@@ -41,8 +41,15 @@ class TaskSpec(BaseModel):
             copy of the task folder (with `work_layout: experiment`).
         work_layout: "flat" (the command runs beside `program.py`) or "experiment" (the original ASI-Evolve
             layout: it runs in `steps/step_0/` of a copy of the task folder, with the candidate in `code`).
+        isolation: "whole" (the evaluator runs inside the jail with the candidate; it may import it, so the
+            candidate can reach what the evaluator computes) or "split" (the evaluator is trusted and runs
+            outside the jail; it runs the candidate in the jail with `tools.jail.run_candidate` and recomputes
+            the score from what comes back, so nothing the candidate does can fake it).
         timeout_s: wall-clock limit of one evaluation.
-        memory_mb: address-space limit of one evaluation.
+        memory_mb: memory of the candidate's whole process tree (and of each of its processes).
+        max_processes: processes and threads of the candidate's tree.
+        cpus: CPU cores the candidate's tree may use at once (None: no quota).
+        disk_mb: what the candidate may write in its work dir (and in each of its private /tmp and /dev/shm).
         cascade_thresholds: with `evaluate_stage1`, the score a candidate must reach to go on to the next stage
             (`evaluate_stage2`, else `evaluate`; then `evaluate_stage3` past the second threshold).
         stage1_threshold: shorthand for `cascade_thresholds: [t]`.
@@ -78,8 +85,12 @@ class TaskSpec(BaseModel):
     evaluator: Path | None = None
     evaluator_command: str | None = None
     work_layout: Literal["flat", "experiment"] = "flat"
+    isolation: Literal["whole", "split"] = "whole"
     timeout_s: float = Field(default=60.0, gt=0)
     memory_mb: int = Field(default=2048, gt=0)
+    max_processes: int = Field(default=64, ge=4)
+    cpus: float | None = Field(default=1.0, gt=0)
+    disk_mb: int = Field(default=1024, gt=0)
     cascade_thresholds: list[float] = Field(default_factory=list)
     stage1_threshold: float | None = None
     score_metric: str = Field(default="combined_score", min_length=1)
@@ -119,6 +130,8 @@ class TaskSpec(BaseModel):
             raise ValueError(f"initial program not found: {self.initial_program}")
         if self.evaluator is not None and not self.evaluator.is_file():
             raise ValueError(f"evaluator not found: {self.evaluator}")
+        if self.isolation == "split" and self.evaluator is None:
+            raise ValueError("'isolation: split' needs a Python evaluator that runs its candidate in the jail")
         return self
 
 

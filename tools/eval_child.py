@@ -1,8 +1,10 @@
-"""Run one evaluator stage inside the sandbox: `python eval_child.py EVALUATOR PROGRAM OUT_JSON FUNCTION`.
+"""Run one evaluator stage out of the runner's process: `python eval_child.py EVALUATOR PROGRAM FUNCTION`.
 
-Standalone on purpose (stdlib only, nothing from this repo): the evaluator is imported here, in the
-sandboxed child, never in the runner's process. Writes `{"metrics": {...}}` or `{"error": "..."}` to
-OUT_JSON atomically. OpenEvolve evaluators run unchanged: one that returns an `EvaluationResult` (metrics plus
+Standalone on purpose (stdlib only, nothing from this repo): it runs inside the jail when the whole evaluator is
+jailed, and in a sandboxed process of its own when the evaluator jails its candidate (`isolation: split`); the
+evaluator is never imported in the runner's process. Sends `{"metrics": {...}}` or `{"error": "..."}` over the
+result channel whose fd is in `$ASI_EVOLVE_RESULT_FD` (a pipe only the runner reads), once, at the end.
+OpenEvolve evaluators run unchanged: one that returns an `EvaluationResult` (metrics plus
 artifacts) is read through its `metrics`, and where the `openevolve` package is not installed its
 `openevolve.evaluation_result` module is provided.
 """
@@ -92,10 +94,26 @@ def jsonable(value: Any) -> Any:
         return str(value)
 
 
-def _write_atomic(path: Path, payload: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, allow_nan=False, sort_keys=True))
-    os.replace(tmp, path)
+RESULT_FD_ENV = "ASI_EVOLVE_RESULT_FD"
+
+
+def _result_channel() -> int:
+    """Take the result fd out of the environment and out of reach of the evaluator's subprocesses."""
+    try:
+        fd = int(os.environ.pop(RESULT_FD_ENV, ""))
+        os.set_inheritable(fd, False)
+    except (ValueError, OSError):
+        return -1
+    return fd
+
+
+def _send(fd: int, payload: dict[str, Any]) -> None:
+    data = json.dumps(payload, allow_nan=False, sort_keys=True).encode()
+    if fd < 0:
+        print(data.decode())
+        return
+    with os.fdopen(fd, "wb") as channel:
+        channel.write(data)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -114,22 +132,23 @@ def _load(evaluator: Path) -> Any:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 4 or argv[3] not in FUNCTIONS:
-        print(f"usage: eval_child.py EVALUATOR PROGRAM OUT_JSON ({'|'.join(FUNCTIONS)})", file=sys.stderr)
+    if len(argv) != 3 or argv[2] not in FUNCTIONS:
+        print(f"usage: eval_child.py EVALUATOR PROGRAM ({'|'.join(FUNCTIONS)})", file=sys.stderr)
         return 2
-    evaluator, program, out, function = Path(argv[0]).resolve(), argv[1], Path(argv[2]), argv[3]
+    evaluator, program, function = Path(argv[0]).resolve(), argv[1], argv[2]
+    fd = _result_channel()
     here = str(Path(__file__).resolve().parent)
     sys.path[:] = [str(evaluator.parent)] + [p for p in sys.path if p != here]  # never shadow with our tools/
-    sys.argv = [str(evaluator), program]  # the out path stays out of reach of a casual candidate
+    sys.argv = [str(evaluator), program]
     try:
         _provide_openevolve()
         metrics = metrics_of(getattr(_load(evaluator), function)(program), function)
         payload: dict[str, Any] = {"metrics": jsonable(metrics)}
     except BaseException as exc:  # noqa: BLE001 - SystemExit from an evaluator is a failure too
         traceback.print_exc()
-        _write_atomic(out, {"error": _one_line(exc)})
+        _send(fd, {"error": _one_line(exc)})
         return 1
-    _write_atomic(out, payload)
+    _send(fd, payload)
     return 0
 
 

@@ -1,7 +1,9 @@
 """Evaluate one candidate program for a task, out of process, and turn what happened into an `EvalResult`.
 
-The evaluator is never imported here: it runs in a sandboxed child (`eval_child.py`, or the task's shell
-command), on a copy of the program in a fresh work dir. The score comes only from what the evaluator returns.
+The evaluator is never imported here. With `isolation: whole` (the default, and every shell or foreign
+evaluator) the evaluator runs inside the jail with the candidate; with `isolation: split` it runs trusted in a
+sandboxed process of its own and jails only the candidate. Either way its metrics come back over a result
+channel only this process reads, and the score is computed here from them.
 """
 
 from __future__ import annotations
@@ -15,18 +17,22 @@ import shutil
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from tasks.spec import TaskSpec
+from tools.child_env import python_argv, scrubbed_env
 from tools.eval_child import jsonable
+from tools.jail import JAIL_ENV, RESULT_FD_ENV, Jail, JailSupport, policy_env, probe_support
+from tools.process_io import ResultChannel
 from tools.results import EvalResult
-from tools.sandbox import Limits, SandboxResult, python_argv, run_sandboxed, scrubbed_env
+from tools.sandbox import Limits, SandboxResult, run_sandboxed
 
 EVAL_CHILD = Path(__file__).with_name("eval_child.py")
 PROGRAM_NAME = "program.py"
 SHELL_RESULTS = "results.json"
-_STAGE_OUT = ".asi_evolve_stage{}.json"
+_CHILD_IN_JAIL = ".asi-evolve/eval_child.py"
 
 
 def defined_functions(evaluator: Path) -> set[str]:
@@ -76,13 +82,21 @@ def cascade_plan(task: TaskSpec) -> list[tuple[int, str]]:
     return plan
 
 
+def jail_limits(task: TaskSpec, timeout_s: float) -> Limits:
+    """The limits a task's candidate runs under."""
+    return Limits(timeout_s=timeout_s, memory_mb=task.memory_mb, max_processes=task.max_processes,
+                  cpus=task.cpus, disk_mb=task.disk_mb)
+
+
 def evaluate_program(
-    task: TaskSpec, program_path: Path, *, work_dir: Path | None = None, timeout_s: float | None = None
+    task: TaskSpec, program_path: Path, *, work_dir: Path | None = None, timeout_s: float | None = None,
+    support: JailSupport | None = None,
 ) -> EvalResult:
-    """Evaluate `program_path` with the task's evaluator under the task's limits.
+    """Evaluate `program_path` with the task's evaluator under the task's limits, in the jail `support` describes
+    (probed here when not given).
 
     `timeout_s` (or the task's) bounds the whole stage-1/stage-2 cascade. A temporary work dir is removed
-    afterwards; one given by the caller is kept (with `program.py` and the evaluator's files in it).
+    afterwards; one given by the caller is kept (with the `program.py` the evaluation was handed in it).
     """
     program_path = Path(program_path)
     original = program_path.read_bytes()  # raises for a missing program: a caller's error, not a candidate's
@@ -93,9 +107,10 @@ def evaluate_program(
         copy = work / PROGRAM_NAME
         copy.write_bytes(original)
         budget = timeout_s or task.timeout_s
+        jail = Jail(support or probe_support(), jail_limits(task, budget))
         if task.evaluator_command is not None:
-            return _run_shell(task, copy, work, budget)
-        return _run_cascade(task, copy, work, budget)
+            return _run_shell(task, copy, work, budget, jail)
+        return _run_cascade(task, copy, work, budget, jail)
     finally:
         _restore(program_path, original)
         if own_dir:
@@ -116,18 +131,67 @@ def _restore(path: Path, original: bytes) -> None:
         pass
 
 
-def _child_env(task: TaskSpec, **extra: str) -> dict[str, str]:
+def _task_env(task: TaskSpec, **extra: str) -> dict[str, str]:
     values = {"ASI_EVOLVE_TASK_PARAMS": json.dumps(task.params), **extra}
     data_dir = os.environ.get("ASI_EVOLVE_DATA_DIR", "")
     if data_dir:
         values["ASI_EVOLVE_DATA_DIR"] = data_dir
-    return scrubbed_env(extra=values)
+    return values
 
 
-def _run_cascade(task: TaskSpec, program: Path, work: Path, budget: float) -> EvalResult:
+def _task_paths(task: TaskSpec) -> list[Path]:
+    """What a jailed evaluator sees read-only: the task folder, the evaluator's folder and the data dir."""
+    paths = [task.root]
+    if task.evaluator is not None:
+        paths.append(task.evaluator.resolve().parent)
+    data_dir = os.environ.get("ASI_EVOLVE_DATA_DIR", "")
+    if data_dir and Path(data_dir).is_dir():
+        paths.append(Path(data_dir))
+    return paths
+
+
+def _stage_dir(work: Path, name: str) -> Path:
+    """A fresh host directory for one jailed run (the limits backend's work dir; bwrap's cwd)."""
+    path = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=work))
+    os.chmod(path, 0o755)
+    return path
+
+
+def _run_stage(task: TaskSpec, program: Path, work: Path, function: str, remaining: float,
+               jail: Jail) -> SandboxResult:
+    assert task.evaluator is not None
+    evaluator = str(task.evaluator.resolve())
+    if task.isolation == "split":  # trusted evaluator outside, candidate jailed by it
+        channel = ResultChannel()
+        policy = policy_env(jail.support, replace(jail.limits, timeout_s=remaining))
+        env = scrubbed_env(_task_env(task, **{JAIL_ENV: policy, RESULT_FD_ENV: str(channel.fd)}))
+        own = Limits(timeout_s=remaining, memory_mb=2 * task.memory_mb, max_processes=2 * task.max_processes,
+                     cpus=None, disk_mb=None)  # the evaluator's group holds its candidate's group too
+        argv = python_argv(EVAL_CHILD, evaluator, str(program), function)
+        return run_sandboxed(argv, cwd=work, limits=own, env=env, channel=channel)
+    stage = _stage_dir(work, function)
+    argv = [sys.executable, "-u", jail.where(stage, _CHILD_IN_JAIL), evaluator, jail.where(stage, PROGRAM_NAME),
+            function]
+    inputs = {PROGRAM_NAME: program, _CHILD_IN_JAIL: EVAL_CHILD}
+    return jail.run(argv, work=stage, inputs=inputs, ro_paths=_task_paths(task), env=_task_env(task),
+                    timeout_s=remaining)
+
+
+def _result_payload(run: SandboxResult, label: str) -> tuple[Any, str]:
+    """(parsed result, "") or (None, one-line reason it is missing, too large or garbled)."""
+    if run.result_dropped:
+        return None, f"{label} larger than {len(run.result) >> 20} MB"
+    if not run.result:
+        return None, f"no {label} sent"
+    try:
+        return json.loads(run.result.decode()), ""
+    except (UnicodeDecodeError, ValueError) as exc:
+        return None, f"garbled {label}: {_first_line(exc) or type(exc).__name__}"
+
+
+def _run_cascade(task: TaskSpec, program: Path, work: Path, budget: float, jail: Jail) -> EvalResult:
     assert task.evaluator is not None
     start = time.monotonic()
-    env = _child_env(task)
     plan = cascade_plan(task)
     result: EvalResult | None = None
     metrics: dict[str, Any] = {}
@@ -135,12 +199,8 @@ def _run_cascade(task: TaskSpec, program: Path, work: Path, budget: float) -> Ev
         remaining = budget - (time.monotonic() - start)
         if remaining <= 0:
             return _timeout(budget, time.monotonic() - start, stage, result)
-        out = work / _STAGE_OUT.format(stage)
-        out.unlink(missing_ok=True)
-        argv = python_argv(EVAL_CHILD, str(task.evaluator.resolve()), str(program), str(out), function)
-        limits = Limits(timeout_s=remaining, memory_mb=task.memory_mb)
-        run = run_sandboxed(argv, cwd=work, limits=limits, env=env)
-        payload, problem = _load_json(out, "evaluator result")
+        run = _run_stage(task, program, work, function, remaining, jail)
+        payload, problem = _result_payload(run, "evaluator result")
         if isinstance(payload, dict) and isinstance(payload.get("metrics"), dict):  # later stages refine earlier
             metrics = payload["metrics"] = {**metrics, **payload["metrics"]}
         result = _interpret(task, run, payload, problem, budget, time.monotonic() - start, stage)
@@ -151,56 +211,39 @@ def _run_cascade(task: TaskSpec, program: Path, work: Path, budget: float) -> Ev
     return result
 
 
-def _experiment_copy(task: TaskSpec, program: Path, work: Path) -> tuple[Path, Path]:
-    """The original ASI-Evolve layout: a copy of the task folder's files with the candidate in `steps/step_0/code`.
-
-    Files at the folder's top are copied (the evaluator and its scripts); its subfolders are linked, read-only
-    for what matters to the evaluation (data, prompts). Returns (experiment dir, step dir).
-    """
-    experiment = work / "experiment"
-    step = experiment / "steps" / "step_0"
-    step.mkdir(parents=True)
-    for entry in task.root.iterdir():
-        if entry.name in ("steps", "runs", ".git"):
-            continue
-        if entry.is_file():
-            shutil.copy2(entry, experiment / entry.name)
-        elif entry.is_dir():
-            (experiment / entry.name).symlink_to(entry.resolve(), target_is_directory=True)
-    shutil.copy2(program, step / "code")
-    return experiment, step
+def _experiment_inputs(task: TaskSpec, program: Path) -> dict[str, Path]:
+    """The original ASI-Evolve layout: the task folder's entries under `experiment/` (read-only), the candidate
+    in `experiment/steps/step_0/code`."""
+    inputs = {f"experiment/{entry.name}": entry for entry in task.root.iterdir()
+              if entry.name not in ("steps", "runs", ".git")}
+    inputs["experiment/steps/step_0/code"] = program
+    return inputs
 
 
-def _run_shell(task: TaskSpec, program: Path, work: Path, budget: float) -> EvalResult:
+def _run_shell(task: TaskSpec, program: Path, work: Path, budget: float, jail: Jail) -> EvalResult:
     assert task.evaluator_command is not None
-    cwd, experiment = work, task.root
+    stage = _stage_dir(work, "shell")
     if task.work_layout == "experiment":
-        experiment, cwd = _experiment_copy(task, program, work)
-        program = cwd / "code"
-    results = cwd / SHELL_RESULTS
-    results.unlink(missing_ok=True)  # a stale file from an earlier run must not pass for this one
-    command = task.evaluator_command.replace("{program}", shlex.quote(str(program)))
-    command = command.replace("{experiment}", shlex.quote(str(experiment)))
-    env = _child_env(task, ASI_EVOLVE_TASK_DIR=str(task.root))
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"  # `python3` in a script: ours
-    run = run_sandboxed(
-        ["bash", "-c", command], cwd=cwd, limits=Limits(timeout_s=budget, memory_mb=task.memory_mb), env=env
-    )
-    metrics, problem = _load_json(results, SHELL_RESULTS)
+        inputs, cwd = _experiment_inputs(task, program), "experiment/steps/step_0"
+        target, experiment = jail.where(stage, f"{cwd}/code"), jail.where(stage, "experiment")
+    else:
+        inputs, cwd = {PROGRAM_NAME: program}, ""
+        target, experiment = jail.where(stage, PROGRAM_NAME), str(task.root)
+    command = task.evaluator_command.replace("{program}", shlex.quote(target))
+    command = command.replace("{experiment}", shlex.quote(experiment))
+    script = (f"(\n{command}\n)\nstatus=$?\n"  # hand results.json back over the result channel, then exit
+              f'if [ -f {SHELL_RESULTS} ]; then cat {SHELL_RESULTS} >&"${RESULT_FD_ENV}"; fi\nexit $status\n')
+    env = _task_env(task, ASI_EVOLVE_TASK_DIR=str(task.root))
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', os.defpath)}"  # our python3
+    run = jail.run(["bash", "-c", script], work=stage, inputs=inputs, ro_paths=_task_paths(task), env=env,
+                   cwd=cwd, timeout_s=budget)
+    metrics, problem = _result_payload(run, SHELL_RESULTS)
+    if problem.startswith("no "):
+        problem = f"no {SHELL_RESULTS} written"
     if metrics is not None and not isinstance(metrics, dict):
         metrics, problem = None, f"{SHELL_RESULTS} is not a JSON object"
     payload = {"metrics": jsonable(metrics)} if metrics is not None else None
     return _interpret(task, run, payload, problem, budget, run.duration_s, stage=2)
-
-
-def _load_json(path: Path, label: str) -> tuple[Any, str]:
-    """(parsed content, "") or (None, one-line reason it is missing or garbled)."""
-    try:
-        return json.loads(path.read_text(errors="replace")), ""
-    except FileNotFoundError:
-        return None, f"no {label} written"
-    except (OSError, ValueError) as exc:
-        return None, f"garbled {label}: {_first_line(exc) or type(exc).__name__}"
 
 
 def _timeout(budget: float, duration: float, stage: int, last: EvalResult | None) -> EvalResult:

@@ -12,25 +12,32 @@ from typing import Protocol
 
 from tasks.spec import TaskSpec
 from tools.evaluation import evaluate_program
+from tools.jail import JailSupport, probe_support
 from tools.results import EvalResult
 
 
 class Executor(Protocol):
+    support: JailSupport  # the jail its candidates run in, for the run's record and `status`
+
     def run(self, task: TaskSpec, program_path: Path, work_dir: Path | None, timeout_s: float | None) -> EvalResult: ...
 
 
 class LocalExecutor:
-    """Runs the evaluator in a sandboxed subprocess on this machine."""
+    """Runs the evaluation on this machine, the candidate in the jail probed once when the executor is made."""
+
+    def __init__(self, sandbox: str | None = None) -> None:
+        self.support = probe_support(sandbox or None)
 
     def run(self, task: TaskSpec, program_path: Path, work_dir: Path | None, timeout_s: float | None) -> EvalResult:
-        return evaluate_program(task, program_path, work_dir=work_dir, timeout_s=timeout_s)
+        return evaluate_program(task, program_path, work_dir=work_dir, timeout_s=timeout_s, support=self.support)
 
 
-EXECUTORS: dict[str, Callable[[], Executor]] = {"local": LocalExecutor}
+EXECUTORS: dict[str, Callable[[str | None], Executor]] = {"local": LocalExecutor}
 
 
-def make_executor(name: str) -> Executor:
+def make_executor(name: str, sandbox: str | None = None) -> Executor:
     try:
-        return EXECUTORS[name]()
+        factory = EXECUTORS[name]
     except KeyError:
         raise ValueError(f"unknown executor '{name}' (choose from: {', '.join(sorted(EXECUTORS))})") from None
+    return factory(sandbox)

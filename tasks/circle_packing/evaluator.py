@@ -1,9 +1,11 @@
 """Exact evaluator for circle packing in the unit square (OpenEvolve contract: `evaluate(path) -> dict`).
 
-Why it is built this way:
-- The candidate never runs in this process. A nested subprocess imports it, calls `run_packing(n)` and
-  writes the centres and radii to a JSON file (repr-exact floats). Whatever the candidate patches (numpy,
-  builtins) dies with that process; the checks here use only `fractions.Fraction`, so they cannot be fooled.
+Why it is built this way (`isolation: split` in task.yaml):
+- The candidate never runs in this process. It runs in the jail (`tools.jail.run_candidate`: its own namespaces
+  and uid, nothing of this folder visible), where a driver imports it, calls `run_packing(n)` and sends the
+  centres and radii back as JSON (repr-exact floats) over a pipe only this process reads. Whatever the
+  candidate patches (numpy, builtins) or forks dies with the jail; the checks here use only
+  `fractions.Fraction`, so they cannot be fooled.
 - Zero tolerance: every float is converted to an exact rational and the constraints are checked exactly.
 - The score is recomputed here (`math.fsum` of the validated radii); anything the program prints is ignored.
 - A static tamper scan rejects the obvious cheats before running, so the record says why a candidate failed.
@@ -17,14 +19,13 @@ import ast
 import json
 import math
 import os
-import signal
-import subprocess
 import sys
-import tempfile
 import time
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
+
+from tools.jail import run_candidate
 
 PARAMS_ENV = "ASI_EVOLVE_TASK_PARAMS"
 DEFAULT_N = 26
@@ -33,9 +34,10 @@ RUN_TIMEOUT_S = 20.0
 REFERENCE_SUMS: dict[int, float] = {26: 2.6359830849, 32: 2.937944526}
 
 _DRIVER = """
-import importlib.util, json, sys
+import importlib.util, json, os, sys
 import numpy as np
-program, n, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+program, n = sys.argv[1], int(sys.argv[2])
+out = os.fdopen(int(os.environ.pop("ASI_EVOLVE_RESULT_FD")), "w")
 spec = importlib.util.spec_from_file_location("candidate_program", program)
 module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
@@ -44,8 +46,8 @@ centers, radii = np.asarray(centers), np.asarray(radii)
 for name, arr in (("centers", centers), ("radii", radii)):
     if arr.dtype.kind not in "iuf":
         raise TypeError(f"{name} has dtype {arr.dtype}, expected numbers")
-with open(out, "w") as fh:
-    json.dump({"centers": centers.astype(float).tolist(), "radii": radii.astype(float).tolist()}, fh)
+json.dump({"centers": centers.astype(float).tolist(), "radii": radii.astype(float).tolist()}, out)
+out.close()
 """
 
 # --- tamper scan --------------------------------------------------------------------------------------------
@@ -187,41 +189,22 @@ class ProgramError(Exception):
 
 
 def run_program(program_path: Path, n: int, timeout_s: float) -> dict[str, Any]:
-    """Run `run_packing(n)` in a fresh Python process and return the JSON it wrote."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ASI_EVOLVE")}
-    with tempfile.TemporaryDirectory(prefix="circle_packing_") as tmp:
-        out, log = Path(tmp) / "packing.json", Path(tmp) / "stderr.txt"
-        with open(log, "wb") as err, open(os.devnull, "wb") as null:
-            proc = subprocess.Popen(
-                [sys.executable, "-c", _DRIVER, str(program_path), str(n), str(out)],
-                cwd=tmp, env=env, stdin=subprocess.DEVNULL, stdout=null, stderr=err, start_new_session=True,
-            )
-            try:
-                code: int | None = proc.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                code = None
-            finally:
-                _kill_group(proc)  # also ends any children the program left behind
-        if code is None:
-            raise ProgramError(f"program timed out after {timeout_s:g} s")
-        if code != 0:
-            raise ProgramError(f"program failed (exit {code}): {_last_line(log)}")
-        try:
-            return json.loads(out.read_text())
-        except (OSError, ValueError) as exc:
-            raise ProgramError(f"program wrote no readable packing ({type(exc).__name__})") from None
-
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """Run `run_packing(n)` in the jail and return the packing it sent back over its result channel."""
+    res = run_candidate(program_path, code=_DRIVER, args=[str(n)], timeout_s=timeout_s)
+    if res.timed_out:
+        raise ProgramError(f"program timed out after {timeout_s:g} s")
+    if res.returncode != 0:
+        raise ProgramError(f"program failed ({res.describe_exit()}): {_last_line(res.stderr)}")
+    if res.result_dropped:
+        raise ProgramError("program sent more output than a packing can hold")
     try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    proc.wait()
+        return json.loads(res.result.decode())
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ProgramError(f"program sent no readable packing ({type(exc).__name__})") from None
 
 
-def _last_line(log: Path) -> str:
-    lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[-1][:300] if lines else "no error output"
 
 

@@ -11,6 +11,7 @@ from fractions import Fraction
 from pathlib import Path
 from types import ModuleType
 
+import psutil
 import pytest
 
 from tasks.registry import BUILTIN_DIR, load_task
@@ -236,7 +237,7 @@ def test_crash_is_reported_not_raised(tmp_path: Path, monkeypatch: pytest.Monkey
     program = _program(tmp_path, "def run_packing(n):\n    return 1 / 0\n")
     result = evaluator.evaluate(program)
     assert result["valid"] is False and result["combined_score"] == 0.0
-    assert result["error"] == "program failed (exit 1): ZeroDivisionError: division by zero"
+    assert result["error"] == "program failed (exit code 1): ZeroDivisionError: division by zero"
 
 
 def test_wrong_return_value_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -249,12 +250,12 @@ def test_wrong_return_value_is_reported(tmp_path: Path, monkeypatch: pytest.Monk
 
 def test_timeout_kills_the_program(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _use_n(monkeypatch, 2)
-    pid_file = tmp_path / "pid"
+    marker = f"sleeper-{os.getpid()}"
     program = _program(
         tmp_path,
-        "import os, time\n"
+        "import subprocess, time\n"
         "def run_packing(n):\n"
-        f"    open({str(pid_file)!r}, 'w').write(str(os.getpid()))\n"
+        f"    subprocess.Popen(['sleep', '60', {marker!r}], start_new_session=True)\n"
         "    time.sleep(60)\n",
     )
     start = time.monotonic()
@@ -262,8 +263,8 @@ def test_timeout_kills_the_program(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert time.monotonic() - start < 10
     assert result["valid"] is False and result["combined_score"] == 0.0
     assert result["error"] == "program timed out after 1.5 s"
-    with pytest.raises(ProcessLookupError):
-        os.kill(int(pid_file.read_text()), 0)
+    left = [p for p in psutil.process_iter(["cmdline"]) if marker in (p.info["cmdline"] or [])]
+    assert left == [], "the program and the helper it started die with the jail"
 
 
 # --- the cheap first stage ----------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import yaml
 
 from tasks.spec import TaskSpec, load_task_dir
 from tools.evaluation import evaluate_program, has_stage1
+from tools.jail_view import WORK
 from tools.results import EvalResult
 
 LOAD_PROGRAM = """
@@ -102,14 +103,15 @@ def test_evaluator_killed_without_output_fails_with_exit_reason(tmp_path: Path) 
 def test_program_that_exits_quietly_fails(tmp_path: Path) -> None:
     task = make_task(tmp_path, program="import os\nos._exit(0)\n")
     res = evaluate_program(task, task.initial_program)
-    assert res.status == "failed" and res.error == "no evaluator result written"
+    assert res.status == "failed" and res.error == "no evaluator result sent"
 
 
 def test_relative_work_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     task = make_task(tmp_path / "task")
     monkeypatch.chdir(tmp_path)
     res = evaluate_program(task, Path("task/initial_program.py"), work_dir=Path("rel/node"))
-    assert res.status == "ok" and res.metrics["program"] == str(tmp_path.resolve() / "rel/node/program.py")
+    assert res.status == "ok" and res.metrics["program"].endswith("/program.py")
+    assert (tmp_path / "rel/node/program.py").read_text() == task.initial_program.read_text()
 
 
 def test_memory_hungry_evaluation_fails(tmp_path: Path) -> None:
@@ -141,12 +143,10 @@ def test_missing_or_non_finite_score_is_invalid(tmp_path: Path, score: str) -> N
 
 
 CASCADE = """
-from pathlib import Path
 def evaluate_stage1(program_path):
-    return {"combined_score": STAGE1}
+    return {"combined_score": STAGE1, "stage1": 1}
 def evaluate(program_path):
-    (Path(__file__).parent / "stage2_ran").write_text("yes")
-    return {"combined_score": 1.0}
+    return {"combined_score": 1.0, "stage2": 1}
 """
 
 
@@ -154,21 +154,21 @@ def test_stage1_below_threshold_stops_the_cascade(tmp_path: Path) -> None:
     task = make_task(tmp_path, CASCADE.replace("STAGE1", "0.1"), stage1_threshold=0.5)
     res = evaluate_program(task, task.initial_program)
     assert (res.status, res.score, res.stage) == ("ok", 0.1, 1)
-    assert not (tmp_path / "stage2_ran").exists()
+    assert "stage2" not in res.metrics
 
 
 def test_stage1_above_threshold_runs_stage2(tmp_path: Path) -> None:
     task = make_task(tmp_path, CASCADE.replace("STAGE1", "0.9"), stage1_threshold=0.5)
     res = evaluate_program(task, task.initial_program)
     assert (res.status, res.score, res.stage) == ("ok", 1.0, 2)
-    assert (tmp_path / "stage2_ran").exists()
+    assert res.metrics["stage1"] == res.metrics["stage2"] == 1, "later stages refine the earlier metrics"
 
 
 def test_failing_stage1_stops_the_cascade(tmp_path: Path) -> None:
-    evaluator = CASCADE.replace('return {"combined_score": STAGE1}', "raise ValueError('bad stage1')")
+    evaluator = CASCADE.replace('return {"combined_score": STAGE1, "stage1": 1}', "raise ValueError('bad stage1')")
     res = evaluate_with(tmp_path, evaluator, stage1_threshold=0.5)
     assert (res.status, res.stage, res.error) == ("failed", 1, "ValueError: bad stage1")
-    assert not (tmp_path / "stage2_ran").exists()
+    assert "stage2" not in res.metrics
 
 
 def test_stage2_budget_is_what_stage1_left(tmp_path: Path) -> None:
@@ -205,7 +205,7 @@ def test_has_stage1_reads_the_source(tmp_path: Path) -> None:
 def test_threshold_unset_skips_stage1(tmp_path: Path) -> None:
     task = make_task(tmp_path, CASCADE.replace("STAGE1", "0.1"))
     res = evaluate_program(task, task.initial_program)
-    assert (res.score, res.stage) == (1.0, 2)
+    assert (res.score, res.stage) == (1.0, 2) and "stage1" not in res.metrics
 
 
 def _shell_task(root: Path, script: str, command: str) -> TaskSpec:
@@ -227,7 +227,7 @@ def test_shell_evaluator_writes_results_json(tmp_path: Path) -> None:
     task = _shell_task(tmp_path / "task", SHELL_SCORE, command)
     res = evaluate_program(task, task.initial_program, work_dir=tmp_path / "work dir")
     assert res.status == "ok" and res.score == 4.0, res.error
-    assert res.metrics["cwd"] == str((tmp_path / "work dir").resolve())
+    assert res.metrics["cwd"] == WORK, "the command runs in the jail's work dir"
 
 
 def test_shell_evaluator_without_results_fails(tmp_path: Path) -> None:
@@ -243,8 +243,11 @@ def test_shell_evaluator_without_results_fails(tmp_path: Path) -> None:
 def test_the_original_program_survives_a_self_destructive_candidate(tmp_path: Path) -> None:
     program = """
     import os
-    open(__file__, 'w').write('garbage')
-    os.remove(__file__)
+    for attempt in (lambda: open(__file__, 'w').write('garbage'), lambda: os.remove(__file__)):
+        try:
+            attempt()
+        except OSError:
+            pass
     def f():
         return 1.0
     """

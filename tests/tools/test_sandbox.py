@@ -14,7 +14,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tools.sandbox import Limits, SandboxResult, python_argv, run_sandboxed, scrubbed_env
+from tools.child_env import python_argv, scrubbed_env
+from tools.sandbox import Limits, SandboxResult, run_sandboxed
 
 
 def _py(tmp_path: Path, code: str, limits: Limits = Limits(), **kwargs: object) -> SandboxResult:  # noqa: B008
@@ -59,7 +60,7 @@ def test_exit_codes_and_signals_are_reported(tmp_path: Path) -> None:
     three = _py(tmp_path, "import sys; sys.exit(3)")
     assert three.returncode == 3 and three.describe_exit() == "exit code 3"
     term = _py(tmp_path, "import os, signal; os.kill(os.getpid(), signal.SIGTERM)")
-    assert term.returncode == -signal.SIGTERM and term.describe_exit() == "killed by SIGTERM"
+    assert term.returncode == -signal.SIGTERM and term.describe_exit() == "killed by SIGTERM (signal 15)"
 
 
 def test_crash_keeps_the_traceback(tmp_path: Path) -> None:
@@ -136,7 +137,7 @@ def test_memory_limit_stops_a_big_allocation(tmp_path: Path) -> None:
     res = _py(tmp_path, "block = bytearray(1024 ** 3)\nprint('allocated')", Limits(memory_mb=256))
     assert res.returncode != 0 and "allocated" not in res.stdout
     assert "MemoryError" in res.stderr
-    assert "memory limit?" in res.describe_exit()
+    assert res.describe_exit() == "exit code 1 (MemoryError: memory limit)"
 
 
 def test_cpu_limit_kills_a_busy_loop(tmp_path: Path) -> None:
@@ -211,7 +212,7 @@ def test_describe_exit_names_the_likely_limit() -> None:
         return SandboxResult(code, timed_out, "", stderr, 0, 0, 5.0)
 
     assert result(-signal.SIGKILL, timed_out=True).describe_exit() == "timed out after 5.0 s"
-    assert result(-signal.SIGKILL).describe_exit() == "killed by SIGKILL (memory limit?)"
+    assert result(-signal.SIGKILL).describe_exit() == "killed by SIGKILL (signal 9)", "no guessing"
     assert result(-signal.SIGXCPU).describe_exit() == "killed by SIGXCPU (CPU time limit)"
-    assert result(1, stderr="MemoryError\n").describe_exit() == "exit code 1 (MemoryError: memory limit?)"
+    assert result(1, stderr="MemoryError\n").describe_exit() == "exit code 1 (MemoryError: memory limit)"
     assert result(None).describe_exit() == "did not finish"

@@ -1,0 +1,375 @@
+"""Hostile programs against the jail: each is contained, recorded with its reason, and the host is unharmed.
+
+Every case is bounded (small limits, short timeouts), so a broken sandbox fails the test, not the machine.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import textwrap
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tasks.registry import load_task
+from tests.tools.hostile import HostGuard, bwrap_support, whole_task
+from tools.evaluation import evaluate_program, jail_limits
+from tools.jail import JAIL_ENV, JailSupport, policy_env, run_candidate
+from tools.jail_view import interpreter_paths
+from tools.results import EvalResult
+
+CIRCLES = load_task("circle_packing")
+INITIAL_SCORE = 2.2644268467705064
+
+
+@pytest.fixture(scope="module")
+def support() -> JailSupport:
+    return bwrap_support()
+
+
+@pytest.fixture
+def marker() -> str:
+    return f"hostile-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def guard(marker: str) -> Iterator[HostGuard]:
+    host = HostGuard(marker)
+    yield host
+    host.check()
+
+
+def _whole(tmp_path: Path, support: JailSupport, program: str, timeout_s: float | None = None,
+           **manifest: object) -> EvalResult:
+    task = whole_task(tmp_path / "task", program, **manifest)
+    return evaluate_program(task, task.initial_program, timeout_s=timeout_s, support=support)
+
+
+def _circles(tmp_path: Path, support: JailSupport, extra: str) -> EvalResult:
+    """The built-in task (`isolation: split`) with hostile code run when the candidate is imported."""
+    program = tmp_path / "candidate.py"
+    program.write_text(CIRCLES.initial_program.read_text() + "\n" + textwrap.dedent(extra))
+    return evaluate_program(CIRCLES, program, support=support)
+
+
+def test_infinite_loop_times_out(tmp_path: Path, support: JailSupport, guard: HostGuard) -> None:
+    res = _whole(tmp_path, support, "while True:\n    pass\n", timeout_s=2)
+    assert res.status == "timeout" and res.error == "timed out after 2 s"
+
+
+def test_fork_storm_with_setsid_child_and_daemon_dies_with_the_jail(
+    tmp_path: Path, support: JailSupport, guard: HostGuard, marker: str
+) -> None:
+    program = f"""
+    import os, subprocess, time
+    subprocess.Popen(["sleep", "60", "{marker}"], start_new_session=True)
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            os.execvp("sleep", ["sleep", "60", "{marker}-daemon"])
+        os._exit(0)
+    forked = 0
+    for _ in range(200):
+        try:
+            pid = os.fork()
+        except OSError:
+            break
+        if pid == 0:
+            time.sleep(60)
+            os._exit(0)
+        forked += 1
+    def f():
+        return float(forked)
+    """
+    res = _whole(tmp_path, support, program)
+    assert res.status == "ok", res.error
+    assert res.score is not None and res.score < 32, "the process limit holds the whole tree"
+
+
+def test_huge_allocation_is_a_memory_error(tmp_path: Path, support: JailSupport, guard: HostGuard) -> None:
+    res = _whole(tmp_path, support, "block = bytearray(50 * 2**30)\ndef f():\n    return 1.0\n")
+    assert res.status == "failed" and res.error == "MemoryError", res.error
+
+
+def test_memory_limit_holds_across_forked_children(tmp_path: Path, support: JailSupport, guard: HostGuard) -> None:
+    if "memory" not in support.cgroup:
+        pytest.skip("no memory cgroup here")
+    program = """
+    import os, time
+    children = []
+    for _ in range(3):
+        pid = os.fork()
+        if pid == 0:
+            block = bytearray(300 * 2**20)  # touched: each child really holds 300 MB
+            time.sleep(2)
+            os._exit(0)
+        children.append(pid)
+    survivors = sum(os.waitpid(pid, 0)[1] == 0 for pid in children)
+    def f():
+        return float(survivors)
+    """
+    res = _whole(tmp_path, support, program, memory_mb=512)
+    if res.status == "ok":
+        assert res.score is not None and res.score < 3, "three children held 900 MB under a 512 MB limit"
+    else:
+        assert res.error.startswith("memory limit reached (512 MB"), res.error
+
+
+def test_disk_fill_stops_at_the_limits_and_leaves_the_host_clean(
+    tmp_path: Path, support: JailSupport, guard: HostGuard, marker: str
+) -> None:
+    program = f"""
+    import os
+    chunk = b"x" * 2**20
+    written = 0
+    for folder in (".", "/tmp", "/dev/shm", "/", "/usr", "{tmp_path}"):
+        try:
+            with open(os.path.join(folder, "{marker}.bin"), "wb") as out:
+                for _ in range(200):
+                    out.write(chunk)
+                    out.flush()
+                    written += 1
+        except OSError:
+            pass
+    def f():
+        return float(written)
+    """
+    res = _whole(tmp_path, support, program, disk_mb=16)
+    assert res.status == "ok", res.error
+    assert res.score is not None and res.score <= 3 * 16, "work dir, /tmp and /dev/shm hold 16 MB each"
+    assert not list(tmp_path.rglob(f"{marker}*")), "nothing was written outside the jail"
+
+
+def test_evaluator_task_folder_and_host_files_cannot_be_written(
+    tmp_path: Path, support: JailSupport, guard: HostGuard
+) -> None:
+    task_dir = tmp_path / "task"
+    victims = [task_dir / "evaluator.py", task_dir / "initial_program.py", tmp_path / "outside.txt"]
+    program = f"""
+    import os
+    cheat = "def evaluate(path):\\n    return {{'combined_score': 999.0}}\\n"
+    wrote = 0
+    for victim in {[str(v) for v in victims]!r}:
+        try:
+            with open(victim, "w") as out:
+                out.write(cheat)
+            wrote += 1
+        except OSError:
+            pass
+    def f():
+        return float(wrote)
+    """
+    res = _whole(tmp_path, support, program)
+    assert (res.status, res.score) == ("ok", 0.0)
+    assert "999" not in (task_dir / "evaluator.py").read_text() and not (tmp_path / "outside.txt").exists()
+    honest = whole_task(tmp_path / "task2", "def f():\n    return 2.5\n")
+    assert evaluate_program(honest, honest.initial_program, support=support).score == 2.5
+
+
+def test_no_network_not_even_loopback(tmp_path: Path, support: JailSupport, guard: HostGuard) -> None:
+    tcp = socket.socket()
+    tcp.bind(("127.0.0.1", 0))
+    tcp.listen(1)
+    tcp.settimeout(0.5)
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", 0))
+    udp.settimeout(0.5)
+    program = f"""
+    import socket
+    reached = 0
+    try:
+        socket.create_connection(("127.0.0.1", {tcp.getsockname()[1]}), timeout=2).close()
+        reached += 1
+    except OSError:
+        pass
+    try:
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"dns?", ("127.0.0.1", {udp.getsockname()[1]}))
+    except OSError:
+        pass
+    try:
+        socket.getaddrinfo("example.com", 53)
+        reached += 1
+    except OSError:
+        pass
+    def f():
+        return float(reached)
+    """
+    try:
+        res = _whole(tmp_path, support, program)
+        with pytest.raises(TimeoutError):
+            tcp.accept()
+        with pytest.raises(TimeoutError):
+            udp.recvfrom(64)
+    finally:
+        tcp.close()
+        udp.close()
+    assert (res.status, res.score) == ("ok", 0.0)
+
+
+def test_killing_the_parent_or_every_process_it_can_reach_harms_nothing(
+    tmp_path: Path, support: JailSupport, guard: HostGuard
+) -> None:
+    attack = """
+    import os, signal
+    refused = 0
+    for victim in (os.getppid(), 1, -1):
+        try:
+            os.kill(victim, signal.SIGKILL)
+        except OSError:
+            refused += 1
+    def f():
+        return float(refused)
+    """
+    res = _whole(tmp_path, support, attack)
+    assert (res.status, res.score) == ("ok", 3.0), "the jail's init and the runner are out of its reach"
+
+
+def test_killing_its_own_group_is_a_failed_node_with_the_signal(
+    tmp_path: Path, support: JailSupport, guard: HostGuard
+) -> None:
+    attack = "import os, signal\nos.killpg(0, signal.SIGKILL)\n"
+    res = _whole(tmp_path, support, attack + "def f():\n    return 1.0\n")
+    assert res.status == "failed" and res.error == "killed by SIGKILL (signal 9)", res.error
+    split = _circles(tmp_path, support, attack)
+    assert split.status == "invalid" and "killed by SIGKILL (signal 9)" in split.error, split.error
+    assert "memory" not in split.error
+
+
+def test_segfault_is_named(tmp_path: Path, support: JailSupport, guard: HostGuard) -> None:
+    res = _whole(tmp_path, support, "import ctypes\nctypes.string_at(0)\ndef f():\n    return 1.0\n")
+    assert res.status == "failed" and res.error.startswith("killed by SIGSEGV (signal 11)"), res.error
+
+
+def test_a_gigabyte_on_stdout_and_stderr_keeps_the_tails(tmp_path: Path, support: JailSupport,
+                                                         guard: HostGuard) -> None:
+    program = """
+    import os
+    chunk = b"y" * 2**20
+    for _ in range(512):
+        os.write(1, chunk)
+        os.write(2, chunk)
+    print("LAST LINE")
+    def f():
+        return 1.0
+    """
+    res = _whole(tmp_path, support, program, timeout_s=60)
+    assert (res.status, res.score) == ("ok", 1.0)
+    assert len(res.stdout_tail) <= 64_000 and res.stdout_tail.endswith("LAST LINE\n")
+    assert len(res.stderr_tail) <= 64_000
+
+
+SNOOP = """
+import glob, os
+seen = [open("/proc/self/environ", "rb").read().decode(errors="replace"), repr(dict(os.environ))]
+for path in glob.glob("/proc/*/environ") + glob.glob("/proc/*/cmdline"):
+    try:
+        seen.append(open(path, "rb").read().decode(errors="replace"))
+    except OSError:
+        pass
+for fd in range(3, 256):
+    try:
+        seen.append(os.readlink(f"/proc/self/fd/{fd}"))
+        seen.append(os.read(fd, 4096).decode(errors="replace"))
+    except OSError:
+        pass
+print("\\n".join(seen))
+"""
+
+
+def test_keys_cannot_be_read_through_proc_or_inherited_fds(
+    tmp_path: Path, support: JailSupport, guard: HostGuard, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = f"sk-hostile-{uuid.uuid4().hex}"
+    monkeypatch.setenv("OPENAI_API_KEY", key)
+    res = _whole(tmp_path, support, SNOOP + "def f():\n    return 1.0\n")
+    assert res.status == "ok" and "/proc" not in res.stderr_tail, res.error
+    assert "PYTHONHASHSEED" in res.stdout_tail, "the candidate did print what it saw"
+    assert key not in res.to_json() and "OPENAI_API_KEY" not in res.to_json()
+
+
+def test_a_split_candidate_sees_nothing_of_the_task_or_data(
+    tmp_path: Path, support: JailSupport, guard: HostGuard, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "data"
+    (data / "held_out").mkdir(parents=True)
+    (data / "held_out" / "answers.json").write_text("{}")
+    monkeypatch.setenv("ASI_EVOLVE_DATA_DIR", str(data))
+    monkeypatch.setenv(JAIL_ENV, policy_env(support, jail_limits(CIRCLES, 20)))
+    hidden = [str(CIRCLES.root), str(CIRCLES.evaluator), str(data), str(tmp_path)]
+    homes = [str(Path.home()), str(Path.cwd())]
+    program = tmp_path / "walker.py"
+    program.write_text(
+        "import json, os\n"
+        f"print(json.dumps([[os.path.exists(p) for p in {hidden!r}], [sorted(os.listdir(p)) if os.path.isdir(p) "
+        f"else [] for p in {homes!r}]]))\n"
+    )
+    res = run_candidate(program, timeout_s=20)
+    assert res.returncode == 0, res.stderr
+    seen, listed = json.loads(res.stdout)
+    assert seen == [False] * len(hidden)
+    for home, names in zip(homes, listed, strict=True):  # only the folders leading to the interpreter
+        leads = {p.relative_to(home).parts[0] for p in interpreter_paths() if p.is_relative_to(home)}
+        assert set(names) <= leads, f"{home} shows {names}"
+
+
+def test_faking_the_score_by_patching_numpy_fails(tmp_path: Path, support: JailSupport, guard: HostGuard) -> None:
+    extra = """
+    _np = __import__("numpy")
+    _table = getattr(_np, "__dict__")
+    _table["sum"] = lambda *args, **kwargs: 99.0
+    _real = construct_packing
+    def construct_packing(n):
+        centers, radii = _real(n)
+        return centers, radii * 2  # overlapping: only a fooled checker would accept it
+    """
+    res = _circles(tmp_path, support, extra)
+    assert res.status == "invalid" and res.score is None and "violations in all" in res.error, res.error
+
+
+def test_writing_result_files_and_fds_fakes_nothing(tmp_path: Path, support: JailSupport, guard: HostGuard) -> None:
+    extra = """
+    import json as _json, os as _os
+    _fake = _json.dumps({"metrics": {"combined_score": 99.0, "valid": True}})
+    _stage = "_".join([".asi", "evolve", "stage"])  # the old stage-result file (spelt so the static scan lets it by)
+    for _folder in (".", "/tmp", _os.environ.get("HOME", ".")):
+        for _name in (_stage + "1.json", _stage + "2.json", "results.json"):
+            try:
+                open(_os.path.join(_folder, _name), "w").write(_fake)
+            except OSError:
+                pass
+    for _fd in range(3, 64):
+        try:
+            _os.write(_fd, _fake.encode())
+        except OSError:
+            pass
+    _os._exit(0)
+    """
+    res = _circles(tmp_path, support, extra)
+    assert res.status == "invalid" and res.score is None, res
+
+
+def test_racing_the_result_from_a_helper_process_fakes_nothing(
+    tmp_path: Path, support: JailSupport, guard: HostGuard
+) -> None:
+    extra = """
+    import json as _json, os as _os, time as _time
+    _fake = _json.dumps({"metrics": {"combined_score": 99.0, "valid": True}})
+    _stage = "_".join([".asi", "evolve", "stage"])  # the old stage-result file (spelt so the static scan lets it by)
+    if _os.fork() == 0:
+        _os.setsid()
+        _end = _time.time() + 3
+        while _time.time() < _end:
+            _home = _os.environ.get("HOME", ".")
+            for _name in (_stage + "2.json", "results.json", _os.path.join(_home, _stage + "2.json")):
+                try:
+                    open(_name, "w").write(_fake)
+                except OSError:
+                    pass
+            _time.sleep(0.01)
+        _os._exit(0)
+    """
+    res = _circles(tmp_path, support, extra)
+    assert res.status == "ok" and res.score == INITIAL_SCORE, res
