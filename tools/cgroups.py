@@ -191,22 +191,28 @@ class Cgroup:
             return f"process limit reached ({self.limits.max_processes} processes)"
         return ""
 
-    def remove(self) -> None:
-        """Kill what is left and delete the group with any groups nested in it (deepest first)."""
+    def remove(self, within_s: float = 2.0) -> None:
+        """Kill what is left and delete the group with any groups nested in it (deepest first). A group whose
+        last processes are still exiting refuses removal for a moment (EBUSY), so this retries briefly."""
         self.kill_all()
+        end = time.monotonic() + within_s
         for d in self.dirs.values():
             nested = sorted((p for p in d.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True)
             for sub in [*nested, d]:
-                try:
-                    _kill_listed(sub)
-                    sub.rmdir()
-                except OSError:
-                    pass
+                while not _removed(sub) and time.monotonic() < end:
+                    time.sleep(0.005)
 
 
-def _kill_listed(group: Path) -> None:
+def _removed(group: Path) -> bool:
     for pid in _read(group / "cgroup.procs").split():
         try:
             os.kill(int(pid), signal.SIGKILL)
         except (ProcessLookupError, PermissionError, ValueError):
             pass
+    try:
+        group.rmdir()
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    return True

@@ -89,13 +89,16 @@ class Jail:
         limits = self.limits if timeout_s is None else replace(self.limits, timeout_s=timeout_s)
         channel = ResultChannel()
         values = scrubbed_env({**(env or {}), RESULT_FD_ENV: str(channel.fd)})
-        if self.support.backend == "bwrap":
-            shown = shown_paths(ro_paths, work, self.support.uid)
-            argv = bwrap_argv(command, inputs or {}, shown, values, cwd, limits.disk_mb)
-            res = run_sandboxed(argv, cwd=work, limits=limits, env={"PATH": os.defpath}, channel=channel,
-                                own_env=True)
-            return _signal_status(res)
-        return self._limited(command, work, inputs or {}, ro_paths, values, cwd, limits, channel)
+        try:
+            if self.support.backend == "bwrap":
+                shown = shown_paths(ro_paths, work, self.support.uid)
+                argv = bwrap_argv(command, inputs or {}, shown, values, cwd, limits.disk_mb)
+                res = run_sandboxed(argv, cwd=work, limits=limits, env={"PATH": os.defpath}, channel=channel,
+                                    own_env=True)
+                return _signal_status(res)
+            return self._limited(command, work, inputs or {}, ro_paths, values, cwd, limits, channel)
+        finally:
+            channel.close()  # idempotent: run_sandboxed closed it unless setting up failed first
 
     def _limited(self, command: Sequence[str], work: Path, inputs: Mapping[str, Path], ro_paths: Sequence[Path],
                  env: dict[str, str], cwd: str, limits: Limits, channel: ResultChannel) -> SandboxResult:

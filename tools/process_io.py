@@ -28,12 +28,18 @@ class ResultChannel:
         self.read_fd, self.fd = os.pipe()
         os.set_inheritable(self.fd, True)
 
+    def close_write(self) -> None:
+        """Once the child holds the write end: EOF then comes when the last holder is gone."""
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
     def close(self) -> None:
-        for fd in (self.read_fd, self.fd):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        """Close both ends; safe to repeat (a closed number is never closed again: it may be reused)."""
+        self.close_write()
+        if self.read_fd >= 0:
+            os.close(self.read_fd)
+            self.read_fd = -1
 
 
 class Tail:

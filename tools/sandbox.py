@@ -211,14 +211,15 @@ def run_sandboxed(
     except BaseException:
         if cgroup is not None:
             cgroup.remove()
+        if channel is not None:
+            channel.close()
         raise
     assert proc.stdout is not None and proc.stderr is not None
     out, err = Tail(limits.max_output_bytes), Tail(limits.max_output_bytes)
     tails = {proc.stdout.fileno(): out, proc.stderr.fileno(): err}
     result = Tail(limits.max_result_bytes, keep_head=True)
     if channel is not None:
-        os.close(channel.fd)  # only the child may write; EOF comes when the last holder is gone
-        channel.fd = -1
+        channel.close_write()  # only the child may write
         tails[channel.read_fd] = result
     try:
         pump = Pump(proc, lambda: kill_tree(proc.pid, cgroup), start + limits.timeout_s, watch_disk,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +14,8 @@ from tests.conftest import write_tiny_task
 from tests.e2e.helpers import asi
 from tests.tools.hostile import HostGuard, whole_task
 from tools.evaluation import evaluate_program
-from tools.jail import JailError, JailSupport, jail_from_env, policy_env, probe_support
+from tools.jail import Jail, JailError, JailSupport, jail_from_env, policy_env, probe_support
+from tools.jail_view import JAIL_UID
 from tools.sandbox import Limits
 
 
@@ -109,3 +111,26 @@ def test_a_run_warns_once_and_status_keeps_the_warning(tmp_path: Path) -> None:
     bad = asi("run", str(task), "--run-dir", str(tmp_path / "bad"), "--sandbox", "docker")
     assert bad.returncode == 2
     assert bad.stderr.strip() == "error: unknown sandbox 'docker' (choose from: auto, bwrap, limits)"
+
+
+def test_as_root_the_limits_backend_drops_to_the_jail_uid(tmp_path: Path, guard: HostGuard) -> None:
+    system_python = Path("/usr/bin/python3")
+    if os.geteuid() != 0 or not system_python.is_file():
+        pytest.skip("needs root and a system interpreter the jail uid can run")
+    support = JailSupport("limits", JAIL_UID, probe_support("limits").cgroup)
+    work = tmp_path / "work"
+    work.mkdir()
+    os.chmod(tmp_path, 0o755)
+    code = f"""
+import os, signal
+print(os.getuid(), os.getgid())
+open("/dev/shm/{guard.marker}", "w").write("left behind?")
+try:
+    os.kill(os.getppid(), signal.SIGKILL)
+except PermissionError:
+    print("refused")
+"""
+    res = Jail(support, Limits(timeout_s=20)).run([str(system_python), "-c", code], work=work)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == [str(JAIL_UID), str(JAIL_UID), "refused"]
+    assert not Path("/dev/shm", guard.marker).exists(), "its shared memory is removed afterwards"
