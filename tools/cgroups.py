@@ -176,20 +176,21 @@ class Cgroup:
                     pass
             time.sleep(0.005)
 
-    def limit_hit(self) -> str:
-        """Which aggregate limit fired during the run ("" for none), in words for the node's reason."""
+    def events(self) -> dict[str, str]:
+        """The aggregate limits that were reached during the run ("memory": an OOM kill, "processes": a refused
+        fork), each in words for the node's reason."""
         if self.v2:
             d = self.dirs["unified"]
-            if _counter(_read(d / "memory.events"), "oom_kill") > 0:
-                return f"memory limit reached ({self.limits.memory_mb} MB for the whole process tree)"
-            if _counter(_read(d / "pids.events"), "max") > 0:
-                return f"process limit reached ({self.limits.max_processes} processes)"
-            return ""
-        if "memory" in self.dirs and _counter(_read(self.dirs["memory"] / "memory.oom_control"), "oom_kill") > 0:
-            return f"memory limit reached ({self.limits.memory_mb} MB for the whole process tree)"
-        if "pids" in self.dirs and _counter(_read(self.dirs["pids"] / "pids.events"), "max") > 0:
-            return f"process limit reached ({self.limits.max_processes} processes)"
-        return ""
+            memory, pids = _read(d / "memory.events"), _read(d / "pids.events")
+        else:
+            memory = _read(self.dirs["memory"] / "memory.oom_control") if "memory" in self.dirs else ""
+            pids = _read(self.dirs["pids"] / "pids.events") if "pids" in self.dirs else ""
+        found = {}
+        if _counter(memory, "oom_kill") > 0:
+            found["memory"] = f"memory limit reached ({self.limits.memory_mb} MB for the whole process tree)"
+        if _counter(pids, "max") > 0:
+            found["processes"] = f"process limit reached ({self.limits.max_processes} processes)"
+        return found
 
     def remove(self, within_s: float = 2.0) -> None:
         """Kill what is left and delete the group with any groups nested in it (deepest first). A group whose

@@ -33,6 +33,7 @@ EVAL_CHILD = Path(__file__).with_name("eval_child.py")
 PROGRAM_NAME = "program.py"
 SHELL_RESULTS = "results.json"
 _CHILD_IN_JAIL = ".asi-evolve/eval_child.py"
+_MAX_DEPTH = 16
 
 
 def defined_functions(evaluator: Path) -> set[str]:
@@ -184,9 +185,25 @@ def _result_payload(run: SandboxResult, label: str) -> tuple[Any, str]:
     if not run.result:
         return None, f"no {label} sent"
     try:
-        return json.loads(run.result.decode()), ""
+        return _bounded(json.loads(run.result.decode())), ""
+    except RecursionError:
+        return None, f"garbled {label}: nested too deep"
     except (UnicodeDecodeError, ValueError) as exc:
         return None, f"garbled {label}: {_first_line(exc) or type(exc).__name__}"
+
+
+def _bounded(value: Any, depth: int = 0) -> Any:
+    """A result as it may be stored: containers nested past `_MAX_DEPTH` and integers no float can hold become
+    short strings, so nothing a jailed program sends can break storing or scoring the node."""
+    if isinstance(value, dict | list):
+        if depth >= _MAX_DEPTH:
+            return f"<{type(value).__name__} nested deeper than {_MAX_DEPTH}>"
+        if isinstance(value, dict):
+            return {str(k): _bounded(v, depth + 1) for k, v in value.items()}
+        return [_bounded(v, depth + 1) for v in value]
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**63:
+        return f"<integer of {len(str(abs(value)))} digits>"
+    return value
 
 
 def _run_cascade(task: TaskSpec, program: Path, work: Path, budget: float, jail: Jail) -> EvalResult:
@@ -279,7 +296,12 @@ def _interpret(
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
 
 
 def score_of(task: TaskSpec, metrics: dict[str, Any]) -> float | None:

@@ -30,6 +30,7 @@ from tools.child_env import scrubbed_env
 from tools.jail_view import JAIL_UID, WORK, bwrap_argv, shown_paths, world_readable
 from tools.process_io import ResultChannel
 from tools.sandbox import Limits, SandboxResult, run_sandboxed
+from tools.seccomp import KeyringFilter
 
 JAIL_ENV = "ASI_EVOLVE_JAIL"
 RESULT_FD_ENV = "ASI_EVOLVE_RESULT_FD"
@@ -73,6 +74,7 @@ class Jail:
 
     support: JailSupport
     limits: Limits = field(default_factory=Limits)
+    keyring: KeyringFilter = field(default_factory=KeyringFilter, compare=False, repr=False)
 
     def where(self, work: Path, rel: str) -> str:
         """The path the jailed command sees for `rel` in its work dir (`work` is the host dir given to `run`)."""
@@ -93,9 +95,8 @@ class Jail:
             if self.support.backend == "bwrap":
                 shown = shown_paths(ro_paths, work, self.support.uid)
                 argv = bwrap_argv(command, inputs or {}, shown, values, cwd, limits.disk_mb)
-                res = run_sandboxed(argv, cwd=work, limits=limits, env={"PATH": os.defpath}, channel=channel,
-                                    own_env=True)
-                return _signal_status(res)
+                return run_sandboxed(argv, cwd=work, limits=limits, env={"PATH": os.defpath}, channel=channel,
+                                     own_env=True, keyring=self.keyring, status_from_init=True)
             return self._limited(command, work, inputs or {}, ro_paths, values, cwd, limits, channel)
         finally:
             channel.close()  # idempotent: run_sandboxed closed it unless setting up failed first
@@ -123,18 +124,10 @@ class Jail:
         started = time.time()
         try:
             return run_sandboxed(command, cwd=run_dir, limits=limits, env=env, uid=uid, channel=channel,
-                                 watch_disk=work, own_env=True)
+                                 watch_disk=work, own_env=True, keyring=self.keyring)
         finally:
             if uid is not None:
                 _remove_leftovers(uid, started)
-
-
-def _signal_status(res: SandboxResult) -> SandboxResult:
-    """bwrap's init exits 128+N when the command was killed by signal N; report it as the signal it was."""
-    code = res.returncode
-    if code is not None and 128 < code < 128 + 65:
-        return replace(res, returncode=128 - code)
-    return res
 
 
 def _remove_leftovers(uid: int, since: float) -> None:

@@ -26,9 +26,10 @@ import psutil
 from tools.cgroups import Cgroup, TreeLimits
 from tools.child_env import is_secret_name, scrubbed_env, secret_values
 from tools.process_io import Pump, ResultChannel, Tail
+from tools.seccomp import KeyringFilter
 
 _PR_SET_PDEATHSIG = 1
-_SIGNAL_HINTS = {signal.SIGXCPU: "CPU time limit", signal.SIGXFSZ: "file size limit"}
+_SIGNAL_HINTS = {int(signal.SIGXCPU): "CPU time limit", int(signal.SIGXFSZ): "file size limit"}
 
 
 @dataclass(frozen=True)
@@ -62,8 +63,11 @@ class Limits:
 class SandboxResult:
     """What a sandboxed run left behind. `returncode` is negative -N when killed by signal N.
 
-    `limit` names the aggregate limit that stopped the run ("" when none did); `result` is what the child wrote
-    on its result channel (`result_dropped` counts bytes past the cap).
+    `limit` names the limit that ended the run ("" when none did: a memory limit only when its OOM kill is what
+    ended the child); `pressure` names limits reached without ending it (a refused fork, an OOM kill of some
+    other process of the tree). `result` is what the child wrote on its result channel (`result_dropped` counts
+    bytes past the cap). `signal_from_status` marks a signal read from an init's exit status 128+N, which the
+    child could also have exited with: such a signal is reported, but never taken as proof that a limit fired.
     """
 
     returncode: int | None
@@ -76,23 +80,31 @@ class SandboxResult:
     limit: str = ""
     result: bytes = b""
     result_dropped: int = 0
+    pressure: str = ""
+    signal_from_status: bool = False
 
     def describe_exit(self) -> str:
-        """One line saying how the child ended, naming the limit when one is known to have fired."""
+        """One line saying how the child ended, naming a limit only when it is known to have fired."""
         if self.timed_out:
             return f"timed out after {self.duration_s:.1f} s"
         if self.limit:
             return self.limit
+        reason = self._ending()
+        return f"{reason}; {self.pressure}" if self.pressure else reason
+
+    def _ending(self) -> str:
         if self.returncode is None:
             return "did not finish"
         if self.returncode < 0:
+            number = -self.returncode
             try:
-                sig = signal.Signals(-self.returncode)
+                name = signal.Signals(number).name
             except ValueError:
-                return f"killed by signal {-self.returncode}"
-            hint = _SIGNAL_HINTS.get(sig)
-            return f"killed by {sig.name} (" + (hint or f"signal {int(sig)}") + ")"
-        if self.returncode != 0 and "MemoryError" in self.stderr[-2000:]:
+                return f"killed by signal {number}"
+            hint = None if self.signal_from_status else _SIGNAL_HINTS.get(number)  # a status could be feigned
+            return f"killed by {name} ({hint or f'signal {number}'})"
+        last = next((ln.strip() for ln in reversed(self.stderr.splitlines()) if ln.strip()), "")
+        if self.returncode != 0 and last.startswith("MemoryError"):
             return f"exit code {self.returncode} (MemoryError: memory limit)"
         return f"exit code {self.returncode}"
 
@@ -104,7 +116,8 @@ def _within(which: int, soft: int, hard: int) -> tuple[int, int]:
     return min(soft, ceiling), min(hard, ceiling)
 
 
-def _preexec(limits: Limits, cgroup: Cgroup | None, uid: int | None) -> Callable[[], None]:
+def _preexec(limits: Limits, cgroup: Cgroup | None, uid: int | None,
+             keyring: KeyringFilter | None) -> Callable[[], None]:
     """Build the post-fork hook. Everything is resolved before the fork: the child must not import or load.
 
     Order matters: join the cgroup while still privileged, set the rlimits, drop to `uid`, and only then arm the
@@ -141,6 +154,8 @@ def _preexec(limits: Limits, cgroup: Cgroup | None, uid: int | None) -> Callable
         prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
         if os.getppid() != parent:  # we died before the death signal was armed
             os._exit(1)
+        if keyring is not None:
+            keyring.install()
 
     return hook
 
@@ -175,15 +190,17 @@ def run_sandboxed(
     channel: ResultChannel | None = None,
     watch_disk: Path | None = None,
     own_env: bool = False,
+    keyring: KeyringFilter | None = None,
+    status_from_init: bool = False,
 ) -> SandboxResult:
     """Run `argv` in `cwd` under `limits`; never raises because the child misbehaved.
 
     `env` defaults to `scrubbed_env()`; secret-looking names are dropped from it either way, and HOME and TMPDIR
     point at `cwd` (unless `own_env`: a jail sets its own). `uid` runs the child as that user (we must be root).
-    `channel` hands the child a result pipe. `watch_disk` is a directory whose size is held to `disk_mb`. The
-    pipes are multiplexed with a selector in this thread rather than read by threads: no reader can be left
-    blocked on a pipe that an escaped descendant still holds open. Captured output never carries the value of a
-    secret this process holds.
+    `channel` hands the child a result pipe; `keyring` refuses it the kernel keyring (`tools.seccomp`).
+    `watch_disk` is a directory whose size is held to `disk_mb`. `status_from_init`: the child is an init (bwrap)
+    that exits 128+N when its command was killed by signal N. Pipes are read by `tools.process_io`. Captured
+    output never carries the value of a secret this process holds.
     """
     cwd = Path(cwd)
     if not cwd.is_dir():
@@ -206,7 +223,7 @@ def run_sandboxed(
             stderr=subprocess.PIPE,
             start_new_session=True,
             pass_fds=(channel.fd,) if channel is not None else (),
-            preexec_fn=_preexec(limits, cgroup, uid),
+            preexec_fn=_preexec(limits, cgroup, uid, keyring),
         )
     except BaseException:
         if cgroup is not None:
@@ -230,11 +247,17 @@ def run_sandboxed(
         returncode = proc.wait()
         proc.stdout.close()
         proc.stderr.close()
-        limit = pump.limit or (cgroup.limit_hit() if cgroup is not None else "")
+        events = cgroup.events() if cgroup is not None else {}
         if cgroup is not None:
             cgroup.remove()
         if channel is not None:
             channel.close()
+    from_init = status_from_init and returncode is not None and 128 < returncode < 128 + 65
+    if from_init:
+        returncode = 128 - returncode
+    limit = pump.limit
+    if not limit and returncode == -signal.SIGKILL and "memory" in events:
+        limit = events.pop("memory")
     secrets = secret_values()
     return SandboxResult(
         returncode=returncode,
@@ -247,6 +270,8 @@ def run_sandboxed(
         limit=limit,
         result=bytes(result.data),
         result_dropped=result.dropped,
+        pressure="; ".join(events.values()),
+        signal_from_status=from_init,
     )
 
 

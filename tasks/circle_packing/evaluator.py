@@ -199,7 +199,7 @@ def run_program(program_path: Path, n: int, timeout_s: float) -> dict[str, Any]:
         raise ProgramError("program sent more output than a packing can hold")
     try:
         return json.loads(res.result.decode())
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise ProgramError(f"program sent no readable packing ({type(exc).__name__})") from None
 
 

@@ -5,8 +5,12 @@ Every case is bounded (small limits, short timeouts), so a broken sandbox fails 
 
 from __future__ import annotations
 
+import ctypes
 import json
+import platform
 import socket
+import subprocess
+import sys
 import textwrap
 import uuid
 from collections.abc import Iterator
@@ -373,3 +377,96 @@ def test_racing_the_result_from_a_helper_process_fakes_nothing(
     """
     res = _circles(tmp_path, support, extra)
     assert res.status == "ok" and res.score == INITIAL_SCORE, res
+
+
+KEYRING = """
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+ADD_KEY, KEYCTL = {add_key}, {keyctl}
+reached = []
+for ring in (-3, -4, -5):  # session, user, user-session keyring
+    found = libc.syscall(KEYCTL, 10, ring, b"user", b"runner_secret", 0)  # KEYCTL_SEARCH
+    if found > 0:
+        buf = ctypes.create_string_buffer(256)
+        libc.syscall(KEYCTL, 11, found, buf, 256)  # KEYCTL_READ
+        reached.append(buf.value.decode())
+    if libc.syscall(ADD_KEY, b"user", b"planted", b"evil", 4, ring) > 0:
+        reached.append(f"planted in {{ring}}")
+print(reached)
+def f():
+    return float(len(reached))
+"""
+
+
+def test_the_kernel_keyring_is_out_of_reach(tmp_path: Path, support: JailSupport, guard: HostGuard) -> None:
+    numbers = {"x86_64": (248, 250), "aarch64": (217, 219)}.get(platform.machine())
+    if numbers is None:
+        pytest.skip("keyring system call numbers unknown for this architecture")
+    add_key, keyctl = numbers
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    secret = f"keyring-{uuid.uuid4().hex}".encode()
+    script = (f"import ctypes, os, sys\nlibc = ctypes.CDLL(None)\nlibc.syscall({keyctl}, 1, None)\n"
+              f"libc.syscall({add_key}, b'user', b'runner_secret', {secret!r}, {len(secret)}, -3)\n")
+    # the runner's session keyring holds a secret: run the evaluation from a process that joined one
+    runner = tmp_path / "runner.py"
+    runner.write_text(script + textwrap.dedent(f"""
+        from tasks.spec import load_task_dir
+        from tools.evaluation import evaluate_program
+        from tools.jail import probe_support
+        task = load_task_dir({str(tmp_path / "task")!r})
+        print(evaluate_program(task, task.initial_program, support=probe_support("bwrap")).to_json())
+    """))
+    whole_task(tmp_path / "task", KEYRING.format(add_key=add_key, keyctl=keyctl))
+    proc = subprocess.run([sys.executable, str(runner)], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).parents[2])
+    assert proc.returncode == 0, proc.stderr
+    res = EvalResult.from_json(proc.stdout.strip().splitlines()[-1])
+    assert (res.status, res.score) == ("ok", 0.0), res
+    assert secret.decode() not in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "error"),
+    [
+        ('{"metrics": {"combined_score": ' + "9" * 400 + "}}", "invalid", "no finite combined_score"),
+        ("[" * 5000, "failed", "garbled evaluator result"),
+        ('{"metrics": ' + "[" * 900 + "]" * 900 + "}", "failed", "the evaluator wrote no metrics"),
+    ],
+    ids=["huge-int", "deep-garbage", "deep-valid-json"],
+)
+def test_garbage_on_the_result_channel_is_a_node_not_a_crash(
+    tmp_path: Path, support: JailSupport, guard: HostGuard, payload: str, status: str, error: str
+) -> None:
+    program = f"""
+    import os
+    for fd in range(3, 64):
+        try:
+            if os.readlink(f"/proc/self/fd/{{fd}}").startswith("pipe:"):
+                os.write(fd, {payload!r}.encode())
+        except OSError:
+            pass
+    os._exit(0)
+    """
+    res = _whole(tmp_path, support, program)
+    assert res.status == status and res.error.startswith(error), res.error
+
+
+def test_a_limit_reached_without_ending_the_child_is_named_beside_its_signal(
+    tmp_path: Path, support: JailSupport, guard: HostGuard
+) -> None:
+    program = """
+    import os, signal, time
+    for _ in range(100):
+        try:
+            if os.fork() == 0:
+                time.sleep(5)
+                os._exit(0)
+        except OSError:
+            break
+    os.kill(os.getpid(), signal.SIGSEGV)
+    """
+    res = _whole(tmp_path, support, program)
+    assert res.status == "failed"
+    assert res.error == "killed by SIGSEGV (signal 11); process limit reached (32 processes)"

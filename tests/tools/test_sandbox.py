@@ -216,3 +216,10 @@ def test_describe_exit_names_the_likely_limit() -> None:
     assert result(-signal.SIGXCPU).describe_exit() == "killed by SIGXCPU (CPU time limit)"
     assert result(1, stderr="MemoryError\n").describe_exit() == "exit code 1 (MemoryError: memory limit)"
     assert result(None).describe_exit() == "did not finish"
+    assert result(1, stderr="print('MemoryError')\nValueError\n").describe_exit() == "exit code 1", "last line"
+    from_init = SandboxResult(-signal.SIGXCPU, False, "", "", 0, 0, 1.0, signal_from_status=True)
+    assert from_init.describe_exit() == "killed by SIGXCPU (signal 24)", "an exit status 152 proves no CPU limit"
+    pressed = SandboxResult(-signal.SIGSEGV, False, "", "", 0, 0, 1.0, pressure="process limit reached (8 processes)")
+    assert pressed.describe_exit() == "killed by SIGSEGV (signal 11); process limit reached (8 processes)"
+    limited = SandboxResult(-signal.SIGKILL, False, "", "", 0, 0, 1.0, limit="memory limit reached (9 MB)")
+    assert limited.describe_exit() == "memory limit reached (9 MB)"
