@@ -29,6 +29,23 @@ def evaluate(program_path):
 """
 
 
+# Three forked children each really holding 300 MB (a bytearray is touched); the score is how many lived.
+FORKED_MEMORY = """
+import os, time
+children = []
+for _ in range(3):
+    pid = os.fork()
+    if pid == 0:
+        block = bytearray(300 * 2**20)
+        time.sleep(2)
+        os._exit(0)
+    children.append(pid)
+survivors = sum(os.waitpid(pid, 0)[1] == 0 for pid in children)
+def f():
+    return float(survivors)
+"""
+
+
 def bwrap_support() -> JailSupport:
     """The namespace jail; the suite is about it, so its absence fails in CI and skips elsewhere."""
     try:

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tasks.registry import load_task
-from tests.tools.hostile import HostGuard, bwrap_support, whole_task
+from tests.tools.hostile import FORKED_MEMORY, HostGuard, bwrap_support, whole_task
 from tools.evaluation import evaluate_program, jail_limits
 from tools.jail import JAIL_ENV, JailSupport, policy_env, run_candidate
 from tools.jail_view import interpreter_paths
@@ -101,21 +101,7 @@ def test_huge_allocation_is_a_memory_error(tmp_path: Path, support: JailSupport,
 def test_memory_limit_holds_across_forked_children(tmp_path: Path, support: JailSupport, guard: HostGuard) -> None:
     if "memory" not in support.cgroup:
         pytest.skip("no memory cgroup here")
-    program = """
-    import os, time
-    children = []
-    for _ in range(3):
-        pid = os.fork()
-        if pid == 0:
-            block = bytearray(300 * 2**20)  # touched: each child really holds 300 MB
-            time.sleep(2)
-            os._exit(0)
-        children.append(pid)
-    survivors = sum(os.waitpid(pid, 0)[1] == 0 for pid in children)
-    def f():
-        return float(survivors)
-    """
-    res = _whole(tmp_path, support, program, memory_mb=512)
+    res = _whole(tmp_path, support, FORKED_MEMORY, memory_mb=512)
     if res.status == "ok":
         assert res.score is not None and res.score < 3, "three children held 900 MB under a 512 MB limit"
     else:

@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import write_tiny_task
 from tests.e2e.helpers import asi
-from tests.tools.hostile import HostGuard, whole_task
+from tests.tools.hostile import FORKED_MEMORY, HostGuard, whole_task
 from tools.evaluation import evaluate_program
 from tools.jail import Jail, JailError, JailSupport, jail_from_env, policy_env, probe_support
 from tools.jail_view import JAIL_UID
@@ -62,21 +62,7 @@ def test_timeouts_and_escaped_children_are_still_contained(tmp_path: Path, limit
 def test_the_tree_is_still_held_to_its_memory(tmp_path: Path, limits: JailSupport, guard: HostGuard) -> None:
     if "memory" not in limits.cgroup:
         pytest.skip("no memory cgroup here")
-    program = """
-    import os, time
-    kids = []
-    for _ in range(3):
-        pid = os.fork()
-        if pid == 0:
-            block = bytearray(300 * 2**20)
-            time.sleep(2)
-            os._exit(0)
-        kids.append(pid)
-    survivors = sum(os.waitpid(pid, 0)[1] == 0 for pid in kids)
-    def f():
-        return float(survivors)
-    """
-    task = whole_task(tmp_path / "task", program, memory_mb=512)
+    task = whole_task(tmp_path / "task", FORKED_MEMORY, memory_mb=512)
     res = evaluate_program(task, task.initial_program, support=limits)
     assert (res.status == "ok" and res.score is not None and res.score < 3) or "memory limit" in res.error
 
