@@ -73,6 +73,25 @@ def _v2_dir() -> Path | None:
     return None
 
 
+def sweep() -> int:
+    """Remove empty groups that runners which are gone (killed, say) left behind; returns how many went."""
+    parents = list(_v1_dirs().values())
+    v2 = _v2_dir()
+    if v2 is not None:
+        parents.append(v2)
+    removed = 0
+    for parent in parents:
+        for group in parent.glob("asi-evolve-*-*"):
+            owner = group.name.split("-")[2]
+            if owner.isdigit() and not Path("/proc", owner).exists() and not _read(group / "cgroup.procs").split():
+                try:
+                    group.rmdir()
+                    removed += 1
+                except OSError:
+                    pass
+    return removed
+
+
 def _write(path: Path, value: str) -> bool:
     try:
         path.write_text(value)

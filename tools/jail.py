@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from tools.cgroups import Cgroup, TreeLimits
+from tools.cgroups import Cgroup, TreeLimits, sweep
 from tools.child_env import scrubbed_env
 from tools.jail_view import JAIL_UID, WORK, bwrap_argv, shown_paths, world_readable
 from tools.process_io import ResultChannel
@@ -157,6 +157,7 @@ def probe_support(requested: str | None = None) -> JailSupport:
     requested = requested or os.environ.get(SANDBOX_ENV) or "auto"
     if requested not in ("auto", *BACKENDS):
         raise JailError(f"unknown sandbox backend '{requested}' (choose from: auto, {', '.join(BACKENDS)})")
+    sweep()  # groups of runners that were killed before they could remove them
     group = Cgroup.create(TreeLimits(memory_mb=64, max_processes=8))
     cgroup = tuple(group.controllers()) if group is not None else ()
     if group is not None:

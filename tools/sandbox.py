@@ -43,6 +43,7 @@ class Limits:
         cpus: CPU share of the whole tree (cgroup quota; 1.0 is one core).
         cpu_s: CPU-seconds of each process (RLIMIT_CPU); None means ceil(timeout_s) + 5.
         file_mb: largest file the child may write (RLIMIT_FSIZE).
+        max_open_files: descriptors each process may hold (RLIMIT_NOFILE): the host's file table is shared.
         disk_mb: what the work dir may hold (a tmpfs size in the jail; watched and killed at otherwise).
         max_output_bytes: per stream; the tail is kept and the dropped head counted.
         max_result_bytes: what the result channel takes before it is cut off (the result is then refused).
@@ -54,6 +55,7 @@ class Limits:
     cpus: float | None = 1.0
     cpu_s: int | None = None
     file_mb: int | None = 256
+    max_open_files: int = 1024
     disk_mb: int | None = 1024
     max_output_bytes: int = 64_000
     max_result_bytes: int = 16 << 20
@@ -105,7 +107,7 @@ class SandboxResult:
             return f"killed by {name} ({hint or f'signal {number}'})"
         last = next((ln.strip() for ln in reversed(self.stderr.splitlines()) if ln.strip()), "")
         if self.returncode != 0 and last.startswith("MemoryError"):
-            return f"exit code {self.returncode} (MemoryError: memory limit)"
+            return f"exit code {self.returncode} (MemoryError)"  # likely the address-space limit; not proof
         return f"exit code {self.returncode}"
 
 
@@ -126,7 +128,8 @@ def _preexec(limits: Limits, cgroup: Cgroup | None, uid: int | None,
     prctl = ctypes.CDLL(None, use_errno=True).prctl
     parent = os.getpid()
     cpu = limits.cpu_s if limits.cpu_s is not None else math.ceil(limits.timeout_s) + 5
-    rlimits = [(resource.RLIMIT_CPU, cpu, cpu + 1), (resource.RLIMIT_CORE, 0, 0)]  # SIGXCPU, then SIGKILL
+    rlimits = [(resource.RLIMIT_CPU, cpu, cpu + 1), (resource.RLIMIT_CORE, 0, 0),  # SIGXCPU, then SIGKILL
+               (resource.RLIMIT_NOFILE, limits.max_open_files, limits.max_open_files)]
     if limits.memory_mb is not None:
         rlimits.append((resource.RLIMIT_AS, limits.memory_mb << 20, limits.memory_mb << 20))
     if limits.file_mb is not None:

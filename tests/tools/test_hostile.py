@@ -456,3 +456,19 @@ def test_a_limit_reached_without_ending_the_child_is_named_beside_its_signal(
     res = _whole(tmp_path, support, program)
     assert res.status == "failed"
     assert res.error == "killed by SIGSEGV (signal 11); process limit reached (32 processes)"
+
+
+def test_open_files_are_capped_per_process(tmp_path: Path, support: JailSupport, guard: HostGuard) -> None:
+    program = """
+    import os
+    held = []
+    try:
+        for _ in range(100_000):
+            held.append(os.open("/dev/null", os.O_RDONLY))
+    except OSError:
+        pass
+    def f():
+        return float(len(held))
+    """
+    res = _whole(tmp_path, support, program)
+    assert res.status == "ok" and res.score is not None and res.score < 1024, res
