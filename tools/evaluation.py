@@ -23,8 +23,8 @@ from typing import Any
 
 from tasks.spec import TaskSpec
 from tools.child_env import python_argv, scrubbed_env
-from tools.eval_child import jsonable
-from tools.jail import JAIL_ENV, RESULT_FD_ENV, Jail, JailSupport, policy_env, probe_support
+from tools.eval_child import RESULT_FD_ENV, jsonable
+from tools.jail import JAIL_ENV, Jail, JailSupport, policy_env, probe_support
 from tools.process_io import ResultChannel
 from tools.results import EvalResult
 from tools.sandbox import Limits, SandboxResult, run_sandboxed

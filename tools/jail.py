@@ -27,13 +27,13 @@ from pathlib import Path
 
 from tools.cgroups import Cgroup, TreeLimits, sweep
 from tools.child_env import scrubbed_env
+from tools.eval_child import RESULT_FD_ENV
 from tools.jail_view import JAIL_UID, WORK, bwrap_argv, shown_paths, world_readable
 from tools.process_io import ResultChannel
 from tools.sandbox import Limits, SandboxResult, run_sandboxed
 from tools.seccomp import KeyringFilter
 
 JAIL_ENV = "ASI_EVOLVE_JAIL"
-RESULT_FD_ENV = "ASI_EVOLVE_RESULT_FD"
 SANDBOX_ENV = "ASI_EVOLVE_SANDBOX"  # force a backend: bwrap | limits
 BACKENDS = ("bwrap", "limits")
 
