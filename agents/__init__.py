@@ -1,1 +1,1 @@
-"""The agents of the loop (Learner, Researcher, Engineer, Analyzer) and their pluggable strategies."""
+"""The four nodes of the loop (Learner, Researcher, Engineer, Analyzer); strategies and model plumbing below."""

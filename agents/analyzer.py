@@ -1,4 +1,8 @@
-"""Analyzer node: distills the trial's outcome into an analysis and stores the node.
+"""Analyzer node: distills the trial's outcome into an analysis (`analyze`) and stores the node (`record`).
+
+`analyze` runs fully in parallel across a generation's trials (the judge's rating, the analysis); `record` takes
+the trial's turn in slot order and does what must not depend on which trial finished first: blending the judge's
+rating against the run's best, storing the node, writing its files and insights, rewarding its model.
 
 Storing is idempotent on the trial key, so a trial re-run after a crash never duplicates a node. Every outcome —
 including unappliable edits, failed proposals and vetoes — becomes a stored node with its status and reason.
@@ -8,11 +12,12 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 
 from langgraph.runtime import Runtime
 
-from agents.base import Analysis, Outcome, Proposal
-from agents.researcher import one_line
+from agents.models.errors import one_line
+from agents.strategies.protocols import Analysis, Outcome, Proposal
 from graph.context import Context
 from graph.services import ServiceProvider, Services
 from graph.state import TrialOutcome, TrialState
@@ -75,12 +80,28 @@ def _write_node_files(services: Services, key: str, node: Node, result: EvalResu
     (folder / "result.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
 
 
+@dataclass(frozen=True)
+class Report:
+    """What `analyze` found: the outcome as measured, the judge's rating (None: no judge) and the analysis."""
+
+    outcome: Outcome
+    analysis: Analysis
+    rating: float | None
+    notes: tuple[str, ...]
+    timings: dict[str, float]
+
+
 def make_analyzer_node(provider: ServiceProvider):
     def analyzer(state: TrialState, runtime: Runtime[Context]) -> dict:
         services = provider(runtime.context)
         spec = state["spec"]
         try:
-            return analyze(services, state)
+            stored = services.db.get_by_trial_key(spec.key)
+            if stored is not None:  # a re-run after a crash: finish what the first run may not have
+                write_back(services, stored)
+                return {"outcomes": [_outcome_of(stored)]}
+            node = record(services, state, analyze(services, state))
+            return {"outcomes": [_outcome_of(node)]}
         finally:
             if services.order is not None:
                 services.order.pass_turn(spec.key)
@@ -88,15 +109,10 @@ def make_analyzer_node(provider: ServiceProvider):
     return analyzer
 
 
-def analyze(services: Services, state: TrialState) -> dict:
-    """Analyse the trial's outcome and store its node (in slot order, so ids follow the trial keys)."""
+def analyze(services: Services, state: TrialState) -> Report:
+    """Read the trial's outcome, have the judge rate a scored program, and write the analysis (fully parallel)."""
     spec = state["spec"]
     db = services.db
-    stored = db.get_by_trial_key(spec.key)
-    if stored is not None:  # a re-run after a crash: finish what the first run may not have
-        write_back(services, stored)
-        return {"outcomes": [_outcome_of(stored)]}
-
     proposal = state.get("proposal") or Proposal(name="(no proposal)", motivation="", edit="")
     verdict = state.get("verdict")
     result = state.get("result")
@@ -108,7 +124,6 @@ def analyze(services: Services, state: TrialState) -> dict:
     else:
         status, score, metrics, error, stderr = "failed", None, {}, "the experiment produced no result", ""
 
-    parent = db.get(spec.parent_id) if spec.parent_id is not None else None
     notes = [*proposal.notes, *(state.get("notes") or ())]
     rating = None
     if status == "ok" and score is not None and services.judge is not None:
@@ -124,7 +139,7 @@ def analyze(services: Services, state: TrialState) -> dict:
         metrics=metrics,
         error=error,
         stderr_tail=stderr,
-        parent=parent,
+        parent=db.get(spec.parent_id) if spec.parent_id is not None else None,
         best=db.get(spec.best_id) if spec.best_id is not None else None,
         trial_key=spec.key,
     )
@@ -137,38 +152,44 @@ def analyze(services: Services, state: TrialState) -> dict:
         except Exception as exc:  # the node is stored even when its analysis fails
             analysis = Analysis(text=one_line(f"analysis failed: {type(exc).__name__}: {exc}"))
     timings = {**state.get("timings", {}), "analyze_s": time.perf_counter() - started}
+    return Report(outcome, analysis, rating, tuple(notes), timings)
 
-    parent_ids = () if spec.parent_id is None else (spec.parent_id, *spec.inspiration_ids)
+
+def record(services: Services, state: TrialState, report: Report) -> Node:
+    """Store the node in slot order (so ids follow the trial keys): blend the judge's rating into its score, write
+    its files, give its insights to the cognition base, and reward the model that proposed it."""
+    spec, outcome = state["spec"], report.outcome
+    proposal, parent, score, metrics = outcome.proposal, outcome.parent, outcome.score, outcome.metrics
     if services.order is not None:
         services.order.wait_turn(spec.key, "store")
-    if rating is not None and score is not None:
-        score, metrics = blend_judge(services, rating, score, metrics, parent)
-    node = db.add(
+    if report.rating is not None and score is not None:
+        score, metrics = blend_judge(services, report.rating, score, metrics, parent)
+    node = services.db.add(
         NodeDraft(
             trial_key=spec.key,
             generation=spec.generation,
-            parent_ids=parent_ids,
+            parent_ids=() if spec.parent_id is None else (spec.parent_id, *spec.inspiration_ids),
             name=proposal.name,
             motivation=proposal.motivation,
             program=state.get("program") or "",
             edit="" if spec.parent_id is None else proposal.edit,
             metrics=metrics,
-            score=score if status == "ok" else None,
-            analysis=analysis.text,
-            status=status,  # type: ignore[arg-type]
-            error=error,
-            timings=timings,
+            score=score if outcome.status == "ok" else None,
+            analysis=report.analysis.text,
+            status=outcome.status,  # type: ignore[arg-type]
+            error=outcome.error,
+            timings=report.timings,
             island=spec.island,
             cognition_ids=spec.cognition_ids,
             novelty_rejections=state.get("novelty_rejections", 0),
-            insights=tuple(analysis.insights),
+            insights=tuple(report.analysis.insights),
             attempts=tuple(state.get("attempts") or ()),
-            notes=tuple(notes),
+            notes=report.notes,
         )
     )
-    _write_node_files(services, spec.key, node, result)
+    _write_node_files(services, spec.key, node, state.get("result"))
     write_back(services, node)
     if services.llm is not None and parent is not None and parent.score is not None:
         gain = max(0.0, (node.score if node.score is not None else parent.score) - parent.score)
         services.llm.reward_candidate(spec.key, gain)
-    return {"outcomes": [_outcome_of(node)]}
+    return node

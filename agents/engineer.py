@@ -12,8 +12,8 @@ import json
 from langchain_core.messages import AIMessage, ToolMessage
 from langgraph.runtime import Runtime
 
-from agents.base import Proposal
-from agents.researcher import one_line
+from agents.models.errors import one_line
+from agents.strategies.protocols import Proposal
 from graph.context import Context
 from graph.services import ServiceProvider, Services
 from graph.state import TrialState, Verdict
@@ -34,6 +34,8 @@ def build_candidate(base_program: str, proposal: Proposal) -> str:
     """Apply the proposal to the base program and check it; raise `CandidateError` saying why not."""
     if proposal.mode == "rewrite":
         program = proposal.edit
+    elif proposal.program:  # the strategy applied its edit to this base already
+        program = proposal.program
     else:
         try:
             program = apply_edits(base_program, proposal.edit)

@@ -1,5 +1,6 @@
 """Learner: decides what the next generation tries — K parents, inspirations and cognition items for each.
 
+It only plans: whether the loop goes on at all is the tally's decision (`graph.routing`), taken before every call.
 The first call evaluates the initial program (trial `g0000.0`). Later calls catch the sampler up on the nodes
 stored since it last looked, sample parents, restore-or-save the sampler's state in the run database (so a
 resumed run continues with exactly the same sampler state), and retrieve cognition items relevant to each
@@ -11,24 +12,16 @@ from __future__ import annotations
 
 import json
 import random
-import time
 from typing import Literal
 
-from langgraph.graph import END
 from langgraph.runtime import Runtime
 from langgraph.types import Command, Send
 
 from graph.context import Context
-from graph.routing import stop_reason
 from graph.services import ServiceProvider, Services
 from graph.state import LoopState, TrialSpec
+from graph.trial_order import INITIAL_KEY, trial_key
 from knowledge.records import Node
-
-INITIAL_KEY = "g0000.0"
-
-
-def trial_key(generation: int, slot: int) -> str:
-    return f"g{generation:04d}.{slot}"
 
 
 def sampler_meta_key(services: Services) -> str:
@@ -67,30 +60,17 @@ def retrieve(services: Services, context_nodes: list[Node]) -> tuple[int, ...]:
 
 
 def make_learner_node(provider: ServiceProvider):
-    def learner(state: LoopState, runtime: Runtime[Context]) -> Command[Literal["trial", "__end__"]]:
+    def learner(state: LoopState, runtime: Runtime[Context]) -> Command[Literal["trial"]]:
         services = provider(runtime.context)
         ctx = services.context
         db = services.db
-        update: dict = {"stop_reason": None}
-        if state.get("max_steps") is None:
-            update["max_steps"] = services.task.steps
-        if state.get("started_at") is None or state.get("stop_reason"):  # a new invocation: its own wall clock
-            update["started_at"] = time.time()
-        if state.get("target_score") is None and services.task.target_score is not None:
-            update["target_score"] = services.task.target_score
-
         if db.get_by_trial_key(INITIAL_KEY) is None:
             spec = TrialSpec(key=INITIAL_KEY, generation=0, parent_id=None)
-            return Command(update={**update, "generation": 0}, goto=[Send("trial", {"spec": spec})])
-
-        merged = {**state, **update}
-        reason = stop_reason(merged, services)
-        if reason:
-            return Command(update={**update, "stop_reason": reason}, goto=END)
+            return Command(update={"generation": 0}, goto=[Send("trial", {"spec": spec})])
 
         generation = state.get("generation", 0) + 1
-        remaining = merged["max_steps"] - merged.get("steps", 0)
-        k = max(1, min(ctx.workers, remaining))
+        steps = state.get("steps", 0)
+        k = max(1, min(ctx.workers, state["max_steps"] - steps))
         rng = random.Random(f"{ctx.seed}:learner:{generation}")
         catch_up(services)
         picks = services.sampler.sample(k, rng, generation)
@@ -110,6 +90,6 @@ def make_learner_node(provider: ServiceProvider):
                 cognition_ids=retrieve(services, context_nodes),
             )
             sends.append(Send("trial", {"spec": spec}))
-        return Command(update={**update, "generation": generation}, goto=sends)
+        return Command(update={"generation": generation, "steps_before": steps}, goto=sends)
 
     return learner

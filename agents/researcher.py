@@ -11,17 +11,11 @@ import time
 
 from langgraph.runtime import Runtime
 
-from agents.base import Proposal, ResearchContext
-from agents.llm import BudgetExceeded
+from agents.models.errors import BudgetExceeded, one_line
+from agents.strategies.protocols import Proposal, ResearchContext
 from graph.context import Context
 from graph.services import ServiceProvider, Services
 from graph.state import TrialState, Verdict
-
-
-def one_line(text: str, limit: int = 300) -> str:
-    """First line of `text`, shortened with an explicit marker (for error fields, never for code)."""
-    line = (text.strip().splitlines() or [""])[0]
-    return line if len(line) <= limit else line[: limit - 15] + " …(shortened)"
 
 
 def research_seed(services: Services, key: str, rejections: int = 0) -> str:

@@ -17,7 +17,8 @@ from collections.abc import Callable
 from typing import Any
 
 from knowledge.records import Node
-from knowledge.sampling import Sampler, make_sampler
+from knowledge.samplers.base import Sampler
+from knowledge.samplers.registry import make_sampler
 
 SIZES = (1_000, 10_000, 100_000)
 SAMPLE_CALLS = 300

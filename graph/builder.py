@@ -1,4 +1,4 @@
-"""The loop graph: Learner --Send x K--> trial subgraph --> tally --> (Learner | END).
+"""The loop graph: START --> tally --> (Learner --Send x K--> trial subgraph --> tally | END).
 
 Two compiles (DESIGN rule 1): `graph` has no checkpointer and is what `langgraph dev` serves; `compile_graph`
 adds a SQLite checkpointer for the CLI and Python users, so a run resumes after a crash.
@@ -13,12 +13,14 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
 from agents.learner import make_learner_node
+from graph.budget import LoopInput
 from graph.checkpoint import open_checkpointer
 from graph.context import Context
 from graph.routing import make_tally_node, route_after_tally
-from graph.services import CachedProvider, ServiceProvider
-from graph.state import LoopInput, LoopOutput, LoopState
+from graph.services import ServiceProvider
+from graph.state import LoopOutput, LoopState
 from graph.trial import ExtraNode, build_trial
+from graph.wiring import CachedProvider
 
 
 def make_builder(provider: ServiceProvider | None = None, extra_nodes: Sequence[ExtraNode] = ()) -> StateGraph:
@@ -28,7 +30,7 @@ def make_builder(provider: ServiceProvider | None = None, extra_nodes: Sequence[
     b.add_node("learner", make_learner_node(provider))
     b.add_node("trial", build_trial(provider, extra_nodes))
     b.add_node("tally", make_tally_node(provider))
-    b.add_edge(START, "learner")
+    b.add_edge(START, "tally")
     b.add_edge("trial", "tally")
     b.add_conditional_edges("tally", route_after_tally, ["learner", END])
     return b

@@ -3,28 +3,53 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+import ormsgpack
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer, _create_msgpack_ext_hook
 from langgraph.checkpoint.sqlite import SqliteSaver
 
-from agents.base import Proposal
+from agents.strategies.protocols import Proposal
 from graph.state import TrialOutcome, TrialSpec, Verdict
 from tools.results import EvalResult
 
 THREAD_ID = "run"
 STATE_TYPES = (TrialOutcome, TrialSpec, Verdict, Proposal, EvalResult)
+# Where a state record lived in earlier versions: checkpoints they wrote still name it so.
+MOVED_TYPES = {("agents.base", "Proposal"): ("agents.strategies.protocols", "Proposal")}
+_CONSTRUCTOR_CODES = (0, 1, 2)  # LangGraph's msgpack extension codes for "construct module.name from args"
+
+
+def _follow_moves(hook: Callable[[int, bytes], Any]) -> Callable[[int, bytes], Any]:
+    """An unpacking hook that reads a moved record under its new module name, then decodes as usual."""
+
+    def follow(code: int, data: bytes) -> Any:
+        if code in _CONSTRUCTOR_CODES:
+            head = ormsgpack.unpackb(data, ext_hook=ormsgpack.Ext, option=ormsgpack.OPT_NON_STR_KEYS)
+            moved = MOVED_TYPES.get((head[0], head[1])) if isinstance(head, list) and len(head) >= 2 else None
+            if moved is not None:
+                data = ormsgpack.packb([*moved, *head[2:]], option=ormsgpack.OPT_NON_STR_KEYS)
+        return hook(code, data)
+
+    return follow
+
+
+def make_serializer() -> JsonPlusSerializer:
+    """A serializer that deserialises only LangGraph's safe types and our state records (also where they moved
+    from). The explicit allowlist makes checkpoints strict whether or not LANGGRAPH_STRICT_MSGPACK is set."""
+    allowed = {(t.__module__, t.__name__) for t in STATE_TYPES}
+    hook = _follow_moves(_create_msgpack_ext_hook(allowed))
+    return JsonPlusSerializer(allowed_msgpack_modules=STATE_TYPES, __unpack_ext_hook__=hook)
 
 
 def open_checkpointer(run_dir: Path) -> SqliteSaver:
-    """A SQLite checkpointer that deserialises only LangGraph's safe types and our state records.
-
-    The explicit allowlist makes checkpoints strict whether or not LANGGRAPH_STRICT_MSGPACK is set.
-    """
+    """The run's SQLite checkpointer (`checkpoints.db` in WAL mode)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(run_dir / "checkpoints.db", check_same_thread=False, timeout=30)
     conn.execute("PRAGMA journal_mode=WAL")
-    return SqliteSaver(conn, serde=JsonPlusSerializer(allowed_msgpack_modules=STATE_TYPES))
+    return SqliteSaver(conn, serde=make_serializer())
 
 
 def thread_config(recursion_limit: int | None = None) -> dict:

@@ -9,6 +9,7 @@ or run directory); `--debug` shows tracebacks instead.
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
 from dataclasses import replace
@@ -21,12 +22,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from agents.llm_models import LLMUnavailable, probe
+from agents.models.errors import LLMUnavailable
+from agents.models.specs import probe_all
+from graph.budget import INITIAL_INVALID, Budget
+from graph.cli_options import budget_options, context_options, given_values, parameter
 from graph.context import Context
 from graph.knowledge_cli import app as knowledge_app
-from graph.routing import INITIAL_INVALID
 from graph.runner import (
-    Budget,
     RunError,
     default_run_dir,
     ensure_new_run_dir,
@@ -36,13 +38,12 @@ from graph.runner import (
     start_run,
     stored_steps,
 )
-from graph.services import model_specs
+from graph.settings import Settings, resolve_settings
 from knowledge.database import DatabaseError, SQLiteDatabase
-from knowledge.sampling import SAMPLERS
 from tasks.registry import builtin_tasks, load_task
 from tasks.spec import TaskError
 from tools.executors import LocalExecutor
-from tools.jail import BACKENDS
+from tools.jail import requested_backend
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="ASI-Evolve: a closed learn -> design -> experiment -> analyze research loop.")
@@ -110,72 +111,44 @@ def _finish(state: dict[str, Any], run_dir: Path) -> None:
     out.print(f"run stored in {run_dir}")
 
 
-@app.command()
-def run(
-    task: Annotated[str | None, typer.Argument(help="Built-in task name or task folder path.")] = None,
-    steps: Annotated[int | None, typer.Option(min=1, help="Evolution steps (default: the task's).")] = None,
-    run_dir: Annotated[Path | None, typer.Option(help="Run directory (default runs/<task>-<time>).")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of samplers and the offline researcher.")] = 0,
-    sampler: Annotated[str | None, typer.Option(help=f"Parent sampler: {', '.join(SAMPLERS)}.")] = None,
-    workers: Annotated[int, typer.Option(min=1, help="Trials per generation, run in parallel.")] = 1,
-    max_wall: Annotated[float | None, typer.Option(min=1, help="Wall-clock budget in seconds.")] = None,
-    target: Annotated[float | None, typer.Option(help="Stop once a node reaches this score.")] = None,
-    no_cognition: Annotated[bool, typer.Option("--no-cognition", help="Ablation: retrieve no knowledge.")] = False,
-    no_analyzer: Annotated[bool, typer.Option("--no-analyzer", help="Ablation: raw logs instead of analyses.")] = False,
-    share_insights: Annotated[
-        bool, typer.Option("--share-insights", help="Also add insights to the task's standing knowledge base.")
-    ] = False,
-    novelty_threshold: Annotated[
-        float, typer.Option(min=0, max=1, help="Send back proposals this similar to a node's motivation (0: off).")
-    ] = 0.0,
-    model: Annotated[list[str] | None, typer.Option(help="Model, repeatable for an ensemble (provider:model).")] = None,
-    base_url: Annotated[list[str] | None, typer.Option(help="OpenAI-compatible server URL(s).")] = None,
-    max_cost: Annotated[float | None, typer.Option(min=0, help="Model budget in dollars.")] = None,
-    price: Annotated[
-        list[str] | None, typer.Option(help="Model price MODEL=IN/OUT in $ per 1M tokens, repeatable.")
-    ] = None,
-    allow_unpriced: Annotated[
-        bool, typer.Option("--allow-unpriced", help="Allow --max-cost with models of unknown price (free).")
-    ] = False,
-    max_tokens: Annotated[int | None, typer.Option(min=1, help="Model budget in tokens.")] = None,
-    repair_rounds: Annotated[int, typer.Option(min=0, help="Model repairs of a crashed candidate.")] = 1,
-    judge_weight: Annotated[float | None, typer.Option(min=0, max=1, help="Weight of the LLM judge (task's).")] = None,
-    replay: Annotated[Path | None, typer.Option(help="Replay the model answers recorded in this run, offline.")] = None,
-    sandbox: Annotated[
-        str | None, typer.Option(help="Candidate jail: auto, bwrap (required) or limits (default: auto).")
-    ] = None,
-) -> None:
+def run(**values: Any) -> None:
     """Start a run of TASK and drive it until its budget is spent."""
-    if sandbox is not None and sandbox not in ("auto", *BACKENDS):
-        fail(f"unknown sandbox '{sandbox}' (choose from: auto, {', '.join(BACKENDS)})")
+    task, replay = values.pop("task"), values.pop("replay")
+    budget_given = given_values(BUDGET_OPTIONS, values)
+    given = given_values(CONTEXT_OPTIONS, values)
     if replay is not None:
-        context, budget = replay_context(replay, task, run_dir, steps)
+        requested_backend(given.get("sandbox"))  # a bad value is refused even where the recorded run's is used
+        context, budget = replay_context(replay, task, given.get("run_dir"), budget_given.get("max_steps"))
+        settings = resolve_settings(context, load_task(context.task))
     else:
         if task is None:
             fail("missing argument TASK (a built-in task name or a task folder)")
         spec = load_task(task)
-        if sampler is not None and sampler not in SAMPLERS:
-            fail(f"unknown sampler '{sampler}' (choose from: {', '.join(SAMPLERS)})")
-        context = Context(
-            task=str(spec.root) if Path(task).exists() else task, run_dir=str(run_dir or default_run_dir(spec.name)),
-            seed=seed, sampler=sampler or "", workers=workers, cognition=not no_cognition,
-            use_analyzer=not no_analyzer, share_insights=share_insights, novelty_threshold=novelty_threshold,
-            models=tuple(model or ()),
-            base_urls=tuple(base_url or ()), max_cost=max_cost or 0.0, max_tokens=max_tokens or 0,
-            prices=tuple(price or ()), allow_unpriced=allow_unpriced,
-            repair_rounds=repair_rounds, judge_weight=-1.0 if judge_weight is None else judge_weight,
-            sandbox=sandbox or "",
-        )
-        budget = Budget(steps or spec.steps, max_wall, target if target is not None else spec.target_score)
+        run_dir = given.pop("run_dir", None) or str(default_run_dir(spec.name))
+        context = Context(task=str(spec.root) if Path(task).exists() else task, run_dir=run_dir, **given)
+        settings = resolve_settings(context, spec)
+        budget = settings.budget(**budget_given)
     run_dir = Path(context.run_dir)
     ensure_new_run_dir(run_dir)
-    announce_models(context)
+    announce_models(context, settings)
     with LoopProgress(run_dir, budget.max_steps) as progress:
         state = start_run(context, budget, listener=progress)
     _finish(state, run_dir)
 
 
-def replay_context(recorded: Path, task: str | None, run_dir: Path | None, steps: int | None) -> tuple[Context, Budget]:
+BUDGET_OPTIONS, CONTEXT_OPTIONS = budget_options(), context_options()
+run.__signature__ = inspect.Signature([  # type: ignore[attr-defined]
+    inspect.Parameter("task", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=Annotated[
+        str | None, typer.Argument(help="Built-in task name or task folder path.")]),
+    *(parameter(option) for option in BUDGET_OPTIONS + CONTEXT_OPTIONS),
+    inspect.Parameter("replay", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
+        Path | None, typer.Option(help="Replay the model answers recorded in this run, offline.")]),
+])
+run.__annotations__ = {}
+app.command()(run)
+
+
+def replay_context(recorded: Path, task: str | None, run_dir: str | None, steps: int | None) -> tuple[Context, Budget]:
     """A new run configured like the recorded one, answering every model call from its ledger."""
     context, budget = load_run_config(recorded)
     if not (recorded / "run.db").is_file():
@@ -189,17 +162,16 @@ def replay_context(recorded: Path, task: str | None, run_dir: Path | None, steps
     return context, budget
 
 
-def announce_models(context: Context) -> None:
+def announce_models(context: Context, settings: Settings) -> None:
     """Say in one line which researcher runs; probe model servers so an unreachable one fails now (exit 2)."""
     if context.replay_from:
         err.print(f"replaying the model answers recorded in {context.replay_from} (no network)")
         return
-    specs = model_specs(context, load_task(context.task))
+    specs = settings.models
     if not specs:
         err.print("no model configured: using the offline researcher (code mutations, no LLM)")
         return
-    for spec in specs:
-        probe(spec)
+    probe_all(specs)
     err.print(f"models: {', '.join(s.model for s in specs)}")
 
 

@@ -1,4 +1,10 @@
-"""Run configuration as LangGraph's context schema: plain JSON-able data that Studio can fill in."""
+"""Run configuration as LangGraph's context schema: plain JSON-able data that Studio can fill in.
+
+Each field's description is what Studio's context form shows and what `asi-evolve run --help` says: the CLI's
+options are generated from these fields (`graph.cli_options`), so the two cannot drift apart. What a field left
+at its default means for a run (the task's setting, the environment's) is decided in one place,
+`graph.settings.resolve_settings`.
+"""
 
 from __future__ import annotations
 
@@ -6,93 +12,65 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 
+def setting(default: Any, description: str, *, cli: str | None = "", low: float | None = None,
+            high: float | None = None, cli_default: str | None = None) -> Any:
+    """A context field: its default, its description, and how the CLI offers it.
+
+    `cli` is the option's name ("" derives `--field-name`; a `--no-…` name turns a true default off; None keeps
+    the field out of the CLI); `low`/`high` bound a number given on the command line; `cli_default` is what the
+    CLI uses when the option is left out, where that differs from the field's default.
+    """
+    meta = {"description": description, "cli": cli, "low": low, "high": high, "cli_default": cli_default}
+    return field(default=default, metadata=meta)
+
+
 @dataclass(frozen=True)
 class Context:
     """Configuration of one run. Services (database, strategies, executor) are opened from it per run."""
 
-    task: str = field(
-        default="circle_packing",
-        metadata={"description": "Built-in task name or path of a task folder."},
-    )
-    run_dir: str = field(
-        default="runs/studio",
-        metadata={"description": "Directory holding the run's database, node files and checkpoints."},
-    )
-    seed: int = field(default=0, metadata={"description": "Seed of every sampler and the offline researcher."})
-    sampler: str = field(
-        default="",
-        metadata={"description": "Parent sampler: ucb1, greedy, random, map_elites, islands or pareto "
-                                 "(empty: the task's default)."},
-    )
-    workers: int = field(default=1, metadata={"description": "Trials per generation, run in parallel."})
-    inspirations: int = field(
-        default=2, metadata={"description": "Context nodes shown to the Researcher besides the parent."}
-    )
-    researcher: str = field(
-        default="auto", metadata={"description": "Researcher: auto (llm with a model, else offline), llm, offline."}
-    )
-    analyzer: str = field(
-        default="auto", metadata={"description": "Analyzer: auto (llm with a model, else offline), llm, offline."}
-    )
-    executor: str = field(default="local", metadata={"description": "Where experiments run."})
-    sandbox: str = field(
-        default="",
-        metadata={"description": "Candidate jail: auto (bubblewrap where it runs, else process limits with a "
-                                 "warning), bwrap (required), limits (empty: $ASI_EVOLVE_SANDBOX, else auto)."},
-    )
-    eval_timeout_s: float = field(
-        default=0.0, metadata={"description": "Wall-clock limit per evaluation (0: the task's timeout)."}
-    )
-    cognition: bool = field(
-        default=True, metadata={"description": "Retrieve cognition items into prompts and write insights back."}
-    )
-    embedder: str = field(
-        default="minilm", metadata={"description": "Embeddings: minilm (offline) or openai:<model>[@<base_url>]."}
-    )
-    retrieval_k: int = field(default=4, metadata={"description": "Cognition items retrieved per context node."})
-    retrieval_threshold: float = field(
-        default=0.2, metadata={"description": "Minimum cosine similarity of a retrieved cognition item."}
-    )
-    share_insights: bool = field(
-        default=False,
-        metadata={"description": "Also add the Analyzer's insights to the task's standing base (later runs)."},
-    )
-    dedup_threshold: float = field(
-        default=0.95, metadata={"description": "An insight this similar to a stored item is not added again."}
-    )
-    use_analyzer: bool = field(
-        default=True, metadata={"description": "Off: the Researcher reads raw logs instead of analyses."}
-    )
-    novelty_threshold: float = field(
-        default=0.0,
-        metadata={"description": "Send back proposals whose motivation is this similar to a node's (0: off)."},
-    )
-    novelty_retries: int = field(
-        default=2, metadata={"description": "How often one trial may be sent back for lack of novelty."}
-    )
-    models: tuple[str, ...] = field(
-        default=(), metadata={"description": "Models proposing edits ('provider:model', or a name at a base URL)."}
-    )
-    base_urls: tuple[str, ...] = field(
-        default=(), metadata={"description": "OpenAI-compatible server URL(s): one for all models or one each."}
-    )
-    max_cost: float = field(default=0.0, metadata={"description": "Model budget in dollars (0: none)."})
-    prices: tuple[str, ...] = field(
-        default=(), metadata={"description": "Model prices 'MODEL=IN/OUT' in $ per 1M tokens (over task.yaml's)."}
-    )
-    allow_unpriced: bool = field(
-        default=False, metadata={"description": "Allow a cost budget with models of unknown price (counted free)."}
-    )
-    max_tokens: int = field(default=0, metadata={"description": "Model budget in tokens (0: none)."})
-    replay_from: str = field(
-        default="", metadata={"description": "Replay the model answers recorded in this run directory."}
-    )
-    repair_rounds: int = field(
-        default=1, metadata={"description": "Model repair attempts after a candidate crashes."}
-    )
-    judge_weight: float = field(
-        default=-1.0, metadata={"description": "Weight of the LLM judge's score (-1: the task's setting)."}
-    )
+    task: str = setting("circle_packing", "Built-in task name or path of a task folder.", cli=None)
+    run_dir: str = setting("runs/studio", "Directory holding the run's database, node files and checkpoints.",
+                           cli_default="runs/<task>-<time>")
+    seed: int = setting(0, "Seed of every sampler and the offline researcher.")
+    sampler: str = setting("", "Parent sampler: ucb1, greedy, random, map_elites, islands or pareto "
+                           "(empty: the task's).")
+    workers: int = setting(1, "Trials per generation, run in parallel.", low=1)
+    inspirations: int = setting(2, "Context nodes shown to the Researcher besides the parent.", low=0)
+    researcher: str = setting("auto", "Researcher: auto (llm with a model, else offline), llm, offline.")
+    analyzer: str = setting("auto", "Analyzer: auto (llm with a model, else offline), llm, offline.")
+    executor: str = setting("local", "Where experiments run.")
+    sandbox: str = setting("", "Candidate jail: auto (bubblewrap where it runs, else process limits with a "
+                           "warning), bwrap (required), limits (empty: $ASI_EVOLVE_SANDBOX, else auto).")
+    eval_timeout_s: float | None = setting(None, "Wall-clock limit per evaluation in seconds (empty: the task's).",
+                                           cli="--eval-timeout", low=0)
+    cognition: bool = setting(True, "Retrieve cognition items into prompts and write insights back (off: the "
+                              "ablation without knowledge).", cli="--no-cognition")
+    embedder: str = setting("minilm", "Embeddings: minilm (offline) or openai:<model>[@<base_url>].")
+    retrieval_k: int = setting(4, "Cognition items retrieved per context node.", low=0)
+    retrieval_threshold: float = setting(0.2, "Minimum cosine similarity of a retrieved cognition item.",
+                                         low=-1, high=1)
+    share_insights: bool = setting(False, "Also add the Analyzer's insights to the task's standing knowledge "
+                                   "base (later runs start from it).")
+    dedup_threshold: float = setting(0.95, "An insight this similar to a stored item is not added again.",
+                                     low=0, high=1)
+    use_analyzer: bool = setting(True, "Analyses of each outcome (off: the Researcher reads raw logs, the "
+                                 "ablation without the Analyzer).", cli="--no-analyzer")
+    novelty_threshold: float = setting(0.0, "Send back proposals whose motivation is this similar to a node's "
+                                       "(0: off).", low=0, high=1)
+    novelty_retries: int = setting(2, "How often one trial may be sent back for lack of novelty.", low=0)
+    models: tuple[str, ...] = setting((), "Models proposing edits, repeatable for an ensemble ('provider:model', "
+                                      "or a name served at a base URL).", cli="--model")
+    base_urls: tuple[str, ...] = setting((), "OpenAI-compatible server URL(s): one for all models or one each.",
+                                         cli="--base-url")
+    max_cost: float = setting(0.0, "Model budget in dollars (0: none).", low=0)
+    prices: tuple[str, ...] = setting((), "Model price 'MODEL=IN/OUT' in $ per 1M tokens, repeatable (over "
+                                      "task.yaml's).", cli="--price")
+    allow_unpriced: bool = setting(False, "Allow a cost budget with models of unknown price (counted free).")
+    max_tokens: int = setting(0, "Model budget in tokens (0: none).", low=0)
+    replay_from: str = setting("", "Replay the model answers recorded in this run directory.", cli=None)
+    repair_rounds: int = setting(1, "Model repair attempts after a candidate crashes.", low=0)
+    judge_weight: float | None = setting(None, "Weight of the LLM judge's score, 0 to 1 (empty: the task's).",
+                                         low=0, high=1)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -107,4 +85,9 @@ class Context:
         for key in ("models", "base_urls", "prices"):  # JSON lists become tuples: the context must stay hashable
             if isinstance(data.get(key), list | str):
                 data[key] = (data[key],) if isinstance(data[key], str) else tuple(data[key])
+        # earlier versions wrote "the task's" as -1 (judge weight) and 0 (evaluation timeout)
+        if isinstance(data.get("judge_weight"), int | float) and data["judge_weight"] < 0:
+            data["judge_weight"] = None
+        if isinstance(data.get("eval_timeout_s"), int | float) and data["eval_timeout_s"] <= 0:
+            data["eval_timeout_s"] = None
         return cls(**data)

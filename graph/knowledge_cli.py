@@ -14,11 +14,10 @@ import typer
 from rich.console import Console
 
 from graph.runner import load_run_config
-from graph.services import open_cognition, seed_corpus
 from knowledge.cognition import CognitionBase
 from knowledge.embeddings import make_embedder
 from knowledge.ingest import ingest, iter_corpus_files
-from knowledge.task_store import open_task_store
+from knowledge.task_store import open_cognition, open_task_store, seed_corpus
 from tasks.registry import load_task
 from tasks.spec import TaskSpec
 

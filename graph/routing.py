@@ -1,6 +1,9 @@
-"""Where the loop goes after a generation: the tally node counts what happened, the router stops or loops.
+"""Where the loop goes next: the tally node counts what happened and alone decides whether the loop stops.
 
-Loops count themselves: the budget lives in state, never in LangGraph's recursion limit.
+The graph enters at the tally (START -> tally), so a new invocation's budget is checked by the same code as every
+generation's: the Learner only plans. Loops count themselves: the budget lives in state, never in LangGraph's
+recursion limit. Counting is idempotent — a generation's steps are the steps before it (recorded when the Learner
+planned it) plus its outcomes — so a tally that runs again for the same generation counts nothing twice.
 """
 
 from __future__ import annotations
@@ -11,12 +14,11 @@ from typing import Literal
 from langgraph.graph import END
 from langgraph.runtime import Runtime
 
-from agents.llm import BudgetExceeded
+from agents.models.errors import BudgetExceeded
+from graph.budget import INITIAL_INVALID
 from graph.context import Context
 from graph.services import ServiceProvider, Services
 from graph.state import LoopState
-
-INITIAL_INVALID = "the initial program is not valid"
 
 
 def stop_reason(state: LoopState, services: Services) -> str | None:
@@ -47,14 +49,28 @@ def stop_reason(state: LoopState, services: Services) -> str | None:
     return None
 
 
+def budget_defaults(state: LoopState, services: Services) -> dict:
+    """What an invocation that names no budget gets (the task's), and its own wall clock when it is new."""
+    update: dict = {}
+    if state.get("max_steps") is None:
+        update["max_steps"] = services.settings.steps
+    if state.get("target_score") is None and services.settings.target_score is not None:
+        update["target_score"] = services.settings.target_score
+    if state.get("started_at") is None or state.get("stop_reason"):  # a new invocation: its own wall clock
+        update["started_at"] = time.time()
+    return update
+
+
 def make_tally_node(provider: ServiceProvider):
     def tally(state: LoopState, runtime: Runtime[Context]) -> dict:
         services = provider(runtime.context)
         generation = state.get("generation", 0)
         current = [o for o in state.get("outcomes", []) if o.generation == generation]
-        steps = state.get("steps", 0) + (len(current) if generation > 0 else 0)
+        before = state.get("steps_before", state.get("steps", 0))  # checkpoints of earlier versions lack it
+        steps = before + len(current) if generation > 0 else state.get("steps", 0)
         best = services.db.best()
         update = {
+            **budget_defaults(state, services),
             "steps": steps,
             "best_node_id": best.id if best else None,
             "best_score": best.score if best else None,

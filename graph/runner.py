@@ -10,19 +10,19 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from langgraph.graph import StateGraph
-
-from agents.learner import INITIAL_KEY
-from agents.ledger import CallLedger
-from graph.builder import compile_graph
-from graph.checkpoint import thread_config
+from agents.models.ledger import CallLedger
+from graph.budget import Budget
 from graph.context import Context
+from graph.trial_order import INITIAL_KEY
 from knowledge.database import SQLiteDatabase
 from tasks.registry import load_task
+
+if TYPE_CHECKING:
+    from langgraph.graph import StateGraph
 
 CONFIG_FILE = "config.json"
 Listener = Callable[[dict[str, Any]], None]
@@ -32,18 +32,22 @@ class RunError(ValueError):
     """A run cannot be started, resumed or read; the message is one line."""
 
 
-@dataclass(frozen=True)
-class Budget:
-    max_steps: int
-    max_wall_s: float | None = None
-    target_score: float | None = None
-
-    def as_input(self) -> dict[str, Any]:
-        return {"max_steps": self.max_steps, "max_wall_s": self.max_wall_s, "target_score": self.target_score}
-
-
 def default_run_dir(task_name: str, root: Path = Path("runs")) -> Path:
     return root / f"{task_name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def _compile(run_dir: Path, builder: StateGraph | None):
+    """The run's graph with its checkpointer. LangGraph and the model stack load here, when a run is driven, so
+    `status`, `best` and `--help` start in a fraction of the time."""
+    from graph.builder import compile_graph
+
+    return compile_graph(run_dir, builder)
+
+
+def _thread_config(recursion_limit: int | None = None) -> dict:
+    from graph.checkpoint import thread_config as config
+
+    return config(recursion_limit)
 
 
 def _recursion_limit(max_steps: int) -> int:
@@ -52,7 +56,7 @@ def _recursion_limit(max_steps: int) -> int:
 
 def _drive(graph, payload, context: Context, max_steps: int, listener: Listener | None,
            interrupt_after: list[str] | None = None) -> dict[str, Any]:
-    config = thread_config(_recursion_limit(max_steps))
+    config = _thread_config(_recursion_limit(max_steps))
     for chunk in graph.stream(payload, config, context=context, stream_mode="updates", durability="sync",
                               interrupt_after=interrupt_after):
         if listener and isinstance(chunk, dict) and "tally" in chunk:
@@ -84,7 +88,7 @@ def start_run(context: Context, budget: Budget, *, builder: StateGraph | None = 
     config = {"context": context.to_dict(), "budget": {"max_steps": budget.max_steps,
               "max_wall_s": budget.max_wall_s, "target_score": budget.target_score}}
     (run_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True))
-    graph = compile_graph(run_dir, builder)
+    graph = _compile(run_dir, builder)
     return _drive(graph, budget.as_input(), context, budget.max_steps, listener)
 
 
@@ -109,8 +113,8 @@ def resume_run(run_dir: Path, extra_steps: int | None = None, *, builder: StateG
     """
     context, budget = load_run_config(run_dir)
     context = Context.coerce({**context.to_dict(), "run_dir": str(run_dir)})
-    graph = compile_graph(run_dir, builder)
-    config = thread_config()
+    graph = _compile(run_dir, builder)
+    config = _thread_config()
     snapshot = graph.get_state(config)
     if extra_steps is None:
         if not snapshot.values:  # crashed before the first checkpoint: start the thread afresh

@@ -11,10 +11,10 @@ from typing import Annotated, Any
 
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
-from pydantic import Field
 from typing_extensions import TypedDict  # pydantic (Studio's schemas) needs it on Python < 3.12
 
-from agents.base import Proposal
+from agents.strategies.protocols import Proposal
+from graph.budget import LoopInput
 from tools.results import EvalResult
 
 
@@ -68,18 +68,6 @@ def merge_dicts(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[
     return {**(old or {}), **(new or {})}
 
 
-class LoopInput(TypedDict, total=False):
-    """The budget of one invocation: what Studio's input form and `graph.invoke` set.
-
-    The loop stops after `max_steps` evolution trials in all (the initial program's evaluation is not counted),
-    `max_wall_s` seconds after this invocation started, or once a node reaches `target_score`.
-    """
-
-    max_steps: Annotated[int, Field(description="Evolution steps in all (default: the task's).", ge=1)]
-    max_wall_s: Annotated[float | None, Field(description="Wall-clock budget of this invocation in seconds.")]
-    target_score: Annotated[float | None, Field(description="Stop once a node reaches this score.")]
-
-
 class LoopOutput(TypedDict, total=False):
     """What an invocation returns: how far the run got, its best node and why it stopped."""
 
@@ -96,6 +84,7 @@ class LoopState(LoopInput, LoopOutput, total=False):
     """State of the outer loop: the budget, counters, the best node and the last generation's outcomes."""
 
     started_at: float
+    steps_before: int  # steps counted when the Learner planned the current generation
     outcomes: Annotated[list[TrialOutcome], latest_generation]
 
 

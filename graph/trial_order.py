@@ -1,4 +1,4 @@
-"""Slot order for the parallel trials of one generation at the two points where order matters.
+"""Trial keys, and slot order for the parallel trials of one generation at the two points where order matters.
 
 Why: K trials of a generation run in parallel and finish in any order. Two things must not depend on that
 order, or the same seed would give different runs: which of two identical programs is the duplicate (the
@@ -20,6 +20,12 @@ from collections.abc import Callable
 
 POINTS = ("claim", "store")
 _KEY = re.compile(r"^g(\d+)\.(\d+)$")
+INITIAL_KEY = "g0000.0"  # the trial evaluating the task's initial program
+
+
+def trial_key(generation: int, slot: int) -> str:
+    """The key of a generation's trial in a slot: `g0003.1`; it names the trial's node folder too."""
+    return f"g{generation:04d}.{slot}"
 
 
 def _slot(key: str) -> tuple[int, int] | None:

@@ -1,4 +1,7 @@
-"""A task's standing knowledge base: what every new run of the task starts from, shared by its runs.
+"""Where cognition bases live: a run's (in its run directory) and a task's standing one, shared by its runs.
+
+A run's base keeps its items in the run's `run.db` and its FAISS index beside it, and starts from the seed corpus
+(the global corpus and the task's `knowledge/` folder) and the task's standing base.
 
 `asi-evolve knowledge add --task T` adds literature to it; runs started with `--share-insights` add their
 Analyzer's insights to it. It lives in `$ASI_EVOLVE_KNOWLEDGE_HOME/<task>/`, by default in the user's data
@@ -14,6 +17,8 @@ from pathlib import Path
 
 from knowledge.cognition import CognitionBase, CognitionDraft
 from knowledge.embeddings import Embedder
+from knowledge.ingest import GLOBAL_CORPUS
+from tasks.spec import TaskSpec
 
 HOME_ENV = "ASI_EVOLVE_KNOWLEDGE_HOME"
 
@@ -46,3 +51,13 @@ def import_task_store(cognition: CognitionBase, task_name: str) -> int:
     store = open_task_store(task_name, cognition.embedder)
     drafts = [CognitionDraft(i.content, i.source, i.tags, i.origin) for i in store.items()]
     return len(cognition.add_many(drafts))
+
+
+def open_cognition(run_dir: Path, embedder) -> CognitionBase:
+    """The run's cognition base: items in `run.db`, the FAISS index beside it."""
+    return CognitionBase(run_dir / "run.db", run_dir / "cognition.faiss", embedder)
+
+
+def seed_corpus(task: TaskSpec) -> list[Path]:
+    """Human priors every run starts from: the global corpus and the task's knowledge folder."""
+    return [p for p in (GLOBAL_CORPUS, task.knowledge_dir) if p is not None and p.exists()]

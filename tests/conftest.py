@@ -1,13 +1,16 @@
-"""Shared fixtures: a tiny real task (fast evaluator) and offline-safe environment settings."""
+"""Shared fixtures: a tiny real task (fast evaluator), a fast test embedder and offline-safe environment settings."""
 
 from __future__ import annotations
 
 import os
 import tempfile
-import textwrap
 from pathlib import Path
 
 import pytest
+
+from knowledge.embeddings import EMBEDDERS
+from tests.support.hash_embedder import make_hash_embedder
+from tests.support.tiny_task import write_tiny_task
 
 os.environ.setdefault("LANGGRAPH_STRICT_MSGPACK", "true")
 # tasks' standing knowledge bases of the test session live in a folder of its own, never in the user's data dir
@@ -15,49 +18,15 @@ os.environ.setdefault("ASI_EVOLVE_KNOWLEDGE_HOME", tempfile.mkdtemp(prefix="asi-
 os.environ.setdefault("LANGGRAPH_CLI_NO_ANALYTICS", "1")
 os.environ.setdefault("LANGGRAPH_NO_VERSION_CHECK", "1")
 
-TINY_PROGRAM = textwrap.dedent(
-    """\
-    # A one-parameter program: the score is -(x - 3)^2, best at x = 3.
-    # EVOLVE-BLOCK-START
-    X = 1.0
-    Y = 2
-
-
-    def value():
-        return X
-    # EVOLVE-BLOCK-END
-
-
-    if __name__ == "__main__":
-        print(value())
-    """
-)
-
-TINY_EVALUATOR = textwrap.dedent(
-    """\
-    import importlib.util
-
-
-    def evaluate(program_path):
-        spec = importlib.util.spec_from_file_location("candidate", program_path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        x = float(module.value())
-        return {"combined_score": -(x - 3.0) ** 2, "x": x}
-    """
-)
-
-
-def write_tiny_task(folder: Path, **yaml_extra: object) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "initial_program.py").write_text(TINY_PROGRAM)
-    (folder / "evaluator.py").write_text(TINY_EVALUATOR)
-    fields = {"name": "tiny", "description": "Move X towards 3.", "timeout_s": 20, "steps": 5, "sampler": "greedy"}
-    fields.update(yaml_extra)  # values are YAML text
-    (folder / "task.yaml").write_text("".join(f"{k}: {v}\n" for k, v in fields.items()))
-    return folder
-
 
 @pytest.fixture
 def tiny_task(tmp_path: Path) -> Path:
     return write_tiny_task(tmp_path / "tiny_task")
+
+
+@pytest.fixture
+def hash_embedder(monkeypatch: pytest.MonkeyPatch) -> str:
+    """The spec of the fast hashing embedder, registered for this test only (the registry's own tests see the
+    built-in kinds alone); for loop tests that assert nothing about retrieval, insights or novelty."""
+    monkeypatch.setitem(EMBEDDERS, "hash", make_hash_embedder)
+    return "hash"

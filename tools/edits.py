@@ -18,11 +18,11 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-_MARKER = re.compile(r"#\s*EVOLVE-BLOCK-(START|END)")
-_SEARCH_LINE = re.compile(r"^\s*<{5,9}\s*SEARCH\s*$")
-_DIVIDER_LINE = re.compile(r"^\s*={5,9}\s*$")
-_REPLACE_LINE = re.compile(r"^\s*>{5,9}\s*REPLACE\s*$")
-_EDIT_MARKERS = (_SEARCH_LINE, _DIVIDER_LINE, _REPLACE_LINE)
+EVOLVE_MARKER = re.compile(r"#\s*EVOLVE-BLOCK-(START|END)")
+SEARCH_LINE = re.compile(r"^\s*<{5,9}\s*SEARCH\s*$")
+DIVIDER_LINE = re.compile(r"^\s*={5,9}\s*$")
+REPLACE_LINE = re.compile(r"^\s*>{5,9}\s*REPLACE\s*$")
+_EDIT_MARKERS = (SEARCH_LINE, DIVIDER_LINE, REPLACE_LINE)
 
 
 class EditError(ValueError):
@@ -48,16 +48,16 @@ def parse_edits(text: str) -> list[SearchReplace]:
     blocks: list[SearchReplace] = []
     i = 0
     while i < len(lines):
-        if _REPLACE_LINE.match(lines[i]):
+        if REPLACE_LINE.match(lines[i]):
             raise EditError(f"'>>>>>>> REPLACE' on line {i + 1} has no '<<<<<<< SEARCH' before it")
-        if not _SEARCH_LINE.match(lines[i]):
+        if not SEARCH_LINE.match(lines[i]):
             i += 1
             continue
         n = len(blocks) + 1
-        divider = _next_match(lines, i + 1, _DIVIDER_LINE, stop=(_SEARCH_LINE, _REPLACE_LINE))
+        divider = _next_match(lines, i + 1, DIVIDER_LINE, stop=(SEARCH_LINE, REPLACE_LINE))
         if divider is None:
             raise EditError(f"SEARCH block {n} (line {i + 1}) has no '=======' divider")
-        end = _next_match(lines, divider + 1, _REPLACE_LINE, stop=(_SEARCH_LINE,))
+        end = _next_match(lines, divider + 1, REPLACE_LINE, stop=(SEARCH_LINE,))
         if end is None:
             raise EditError(f"SEARCH block {n} (line {i + 1}) has no '>>>>>>> REPLACE' end marker")
         blocks.append(SearchReplace("\n".join(lines[i + 1 : divider]), "\n".join(lines[divider + 1 : end])))
@@ -88,7 +88,7 @@ def evolve_regions(program: str) -> list[tuple[int, int]]:
     regions: list[tuple[int, int]] = []
     open_at: tuple[int, int] | None = None  # (line number, offset after the START line)
     for lineno, (start, end) in enumerate(_line_spans(program), 1):
-        kinds = _MARKER.findall(program, start, end)
+        kinds = EVOLVE_MARKER.findall(program, start, end)
         if len(kinds) > 1:
             raise EditError(f"line {lineno} holds more than one EVOLVE-BLOCK marker")
         if kinds == ["START"]:
@@ -130,7 +130,7 @@ def check_harness(original: str, candidate: str) -> str | None:
         original_regions = evolve_regions(original)
     except EditError as exc:
         return f"original program: {exc}"
-    before, after = len(_MARKER.findall(original)), len(_MARKER.findall(candidate))
+    before, after = len(EVOLVE_MARKER.findall(original)), len(EVOLVE_MARKER.findall(candidate))
     if before != after:
         return f"EVOLVE-BLOCK markers changed: {before} in the original, {after} in the candidate"
     try:

@@ -61,11 +61,6 @@ def defined_functions(evaluator: Path) -> set[str]:
     return names
 
 
-def has_stage1(evaluator: Path) -> bool:
-    """Whether the evaluator module defines `evaluate_stage1` at top level."""
-    return "evaluate_stage1" in defined_functions(evaluator)
-
-
 def cascade_plan(task: TaskSpec) -> list[tuple[int, str]]:
     """(stage number, evaluator function) in the order they run.
 

@@ -149,14 +149,21 @@ def _remove_leftovers(uid: int, since: float) -> None:
                 continue
 
 
+def requested_backend(requested: str | None, env: Mapping[str, str] | None = None) -> str:
+    """The backend asked for: `requested`, else `$ASI_EVOLVE_SANDBOX`, else auto; JailError when unknown."""
+    env = os.environ if env is None else env
+    value = requested or env.get(SANDBOX_ENV) or "auto"
+    if value not in ("auto", *BACKENDS):
+        raise JailError(f"unknown sandbox '{value}' (choose from: auto, {', '.join(BACKENDS)})")
+    return value
+
+
 def probe_support(requested: str | None = None) -> JailSupport:
     """Find what the jail can do here by trying it: bwrap if it runs this interpreter, else process limits.
 
     `requested` (or `$ASI_EVOLVE_SANDBOX`) forces a backend; a forced bwrap that cannot run raises `JailError`.
     """
-    requested = requested or os.environ.get(SANDBOX_ENV) or "auto"
-    if requested not in ("auto", *BACKENDS):
-        raise JailError(f"unknown sandbox backend '{requested}' (choose from: auto, {', '.join(BACKENDS)})")
+    requested = requested_backend(requested)
     sweep()  # groups of runners that were killed before they could remove them
     group = Cgroup.create(TreeLimits(memory_mb=64, max_processes=8))
     cgroup = tuple(group.controllers()) if group is not None else ()
@@ -170,7 +177,7 @@ def probe_support(requested: str | None = None) -> JailSupport:
         return JailSupport("bwrap", JAIL_UID if os.geteuid() == 0 else None, cgroup, tuple(warnings))
     if requested == "bwrap":
         raise JailError(f"the bubblewrap sandbox was asked for but {problem}")
-    uid = JAIL_UID if os.geteuid() == 0 and _runs_as(JAIL_UID, cgroup) else None
+    uid = JAIL_UID if os.geteuid() == 0 and _runs_as(JAIL_UID) else None
     why = f"bubblewrap {problem}" if requested == "auto" else "the limits sandbox was chosen"
     warnings.insert(0, f"{why}: candidates run without namespaces (they can reach the network, see other "
                        "processes and read what the runner's files allow); install bubblewrap "
@@ -192,7 +199,7 @@ def _bwrap_problem(cgroup: tuple[str, ...]) -> str:
     return f"does not run here ({last})"
 
 
-def _runs_as(uid: int, cgroup: tuple[str, ...]) -> bool:
+def _runs_as(uid: int) -> bool:
     """Whether this interpreter starts as `uid` (its files may sit in a home only we can read)."""
     with tempfile.TemporaryDirectory(prefix="asi-evolve-probe-") as tmp:
         os.chmod(tmp, 0o755)

@@ -11,7 +11,7 @@ import json
 import math
 import random
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from knowledge.records import Node
 from knowledge.samplers.table import ArmTable
@@ -23,6 +23,34 @@ class Pick:
 
     parent_id: int
     island: int | None = None
+
+
+class Sampler(Protocol):
+    """A parent-selection strategy with state fed incrementally by the stored nodes."""
+
+    name: str
+    observed_upto: int  # highest node id observed so far (0 initially)
+
+    def observe(self, node: Node) -> None:
+        """Take in one stored node of any status; nodes come in id order, ids <= observed_upto are ignored."""
+        ...
+
+    def sample(self, k: int, rng: random.Random, generation: int) -> list[Pick]:
+        """k picks (repeats allowed); [] before any scored node. Re-running it after restoring the state saved
+        before it gives the same picks (its only state change, island migration, is keyed by generation)."""
+        ...
+
+    def inspirations(self, parent_id: int, m: int, rng: random.Random) -> list[int]:
+        """Up to m other scored node ids: the best other first, then random others; no duplicates."""
+        ...
+
+    def state_dict(self) -> dict[str, Any]:
+        """Complete JSON-able state."""
+        ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a state saved by a sampler of the same name and params."""
+        ...
 
 
 def is_scored(node: Node) -> bool:

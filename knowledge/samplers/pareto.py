@@ -38,11 +38,6 @@ def _check_objectives(objectives: Any) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
-def dominates(a: np.ndarray, b: np.ndarray) -> bool:
-    """a is at least as good everywhere and better somewhere (both in maximisation form)."""
-    return bool(np.all(a >= b) and np.any(a > b))
-
-
 def crowding_distance(values: np.ndarray) -> np.ndarray:
     """NSGA-II crowding distance of each row of a front; boundary rows of each objective are infinite."""
     count, dims = values.shape
@@ -82,9 +77,6 @@ class ParetoSampler(BaseSampler):
     def front(self) -> list[int]:
         """Ids of the current first front, oldest first."""
         return list(self._front_ids)
-
-    def crowding(self) -> dict[int, float]:
-        return dict(zip(self._front_ids, self._crowding_array().tolist(), strict=True))
 
     def vector(self, node: Node) -> np.ndarray | None:
         """A node's objective values in maximisation form; None when one is missing or not a finite number."""

@@ -49,9 +49,6 @@ class ArmTable:
     def total_visits(self) -> int:
         return self._total_visits
 
-    def score_of(self, node_id: int) -> float:
-        return float(self._scores[self._row[node_id]])
-
     def visits_of(self, node_id: int) -> int:
         return int(self._visits[self._row[node_id]])
 

@@ -6,16 +6,17 @@ from pathlib import Path
 
 from langgraph.checkpoint.memory import InMemorySaver
 
-from agents.base import ResearchContext
-from agents.ledger import CallLedger
-from agents.llm import LLMClient, ModelSpec
-from agents.llm_researcher import LLMResearcher
+from agents.models.client import LLMClient
+from agents.models.ledger import CallLedger
+from agents.models.specs import ModelSpec
+from agents.strategies.protocols import ResearchContext
+from agents.strategies.researcher_llm import LLMResearcher
 from graph.builder import make_builder
 from graph.checkpoint import thread_config
 from graph.context import Context
-from tests.agents.test_llm_researcher import GOOD, OUTSIDE, PARENT
-from tests.model_replies import tiny_task_model
-from tests.openai_server import FakeOpenAIServer
+from tests.support.model_replies import tiny_task_model
+from tests.support.openai_server import FakeOpenAIServer
+from tests.support.proposals import GOOD, OUTSIDE, PARENT
 
 
 def ensemble(server: FakeOpenAIServer, ledger: Path) -> LLMClient:

@@ -13,18 +13,11 @@ from langchain_core.language_models.fake_chat_models import FakeMessagesListChat
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_openai import ChatOpenAI
 
-from agents.ledger import CallLedger, prompt_hash
-from agents.llm import (
-    BudgetExceeded,
-    LLMCallError,
-    LLMClient,
-    LLMUnavailable,
-    ModelSpec,
-    ReplayMiss,
-    make_chat_model,
-    parse_model_args,
-)
-from tests.openai_server import FakeOpenAIServer, Reply, garbage, rate_limited, server_error, slow
+from agents.models.client import LLMClient
+from agents.models.errors import BudgetExceeded, LLMCallError, LLMUnavailable, ReplayMiss
+from agents.models.ledger import CallLedger, prompt_hash
+from agents.models.specs import ModelSpec, make_chat_model, parse_model_args, probe_all
+from tests.support.openai_server import FakeOpenAIServer, Reply, garbage, rate_limited, server_error, slow
 
 SECRET = "sk-test-SECRET-0123456789abcdef"
 PROMPT = [HumanMessage("Propose a change.")]
@@ -212,18 +205,18 @@ def test_fake_chat_models_can_be_injected(tmp_path: Path) -> None:
     assert client.ledger.rows()[0].response == "scripted"
 
 
-def test_check_reachable_is_one_line(tmp_path: Path) -> None:
+def test_probing_the_servers_is_one_line(tmp_path: Path) -> None:
     with FakeOpenAIServer([], api_key=SECRET) as server:
-        make_client(server, tmp_path).check_reachable()
+        probe_all(make_client(server, tmp_path).specs)
         assert [r.path for r in server.requests] == ["/v1/models"]
     with FakeOpenAIServer([], api_key="sk-another-key-111111") as server:
         with pytest.raises(LLMUnavailable, match=r"rejected the API key \(HTTP 401\): check \$ASI_EVOLVE_API_KEY"):
-            make_client(server, tmp_path).check_reachable()
+            probe_all(make_client(server, tmp_path).specs)
     server = FakeOpenAIServer().start()
     client = make_client(server, tmp_path)
     server.stop()
     with pytest.raises(LLMUnavailable, match="is unreachable") as caught:
-        client.check_reachable()
+        probe_all(client.specs)
     assert "\n" not in str(caught.value) and server.base_url in str(caught.value)
 
 

@@ -7,21 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from agents.base import Proposal, ResearchContext
-from agents.ledger import CallLedger
-from agents.llm import BudgetExceeded, LLMClient, ModelSpec
-from agents.llm_researcher import LLMResearcher
-from agents.replies import ProposalError
+from agents.models.client import LLMClient
+from agents.models.errors import BudgetExceeded, ProposalError
+from agents.models.ledger import CallLedger
+from agents.models.specs import ModelSpec
+from agents.strategies.protocols import Proposal, ResearchContext
+from agents.strategies.researcher_llm import LLMResearcher
 from knowledge.records import Node
-from tests.conftest import TINY_PROGRAM
-from tests.openai_server import FakeOpenAIServer, Reply, garbage, rate_limited, truncated
+from tests.support.openai_server import FakeOpenAIServer, Reply, garbage, rate_limited, truncated
+from tests.support.proposals import GOOD, OUTSIDE, PARENT, diff_reply
+from tests.support.tiny_task import TINY_PROGRAM
 from tools.edits import apply_edits, check_harness
 
-PARENT = Node(
-    trial_key="g1.0", generation=1, parent_ids=(), name="baseline", motivation="the initial program",
-    program=TINY_PROGRAM, edit="", metrics={"combined_score": -4.0, "x": 1.0}, score=-4.0,
-    analysis="X=1 is 2 away from the optimum.", status="ok", id=7,
-)
 INSPIRATION = Node(
     trial_key="g2.0", generation=2, parent_ids=(7,), name="x at 2", motivation="closer to 3",
     program=TINY_PROGRAM.replace("X = 1.0", "X = 2.0  # inspired"), edit="", metrics={"combined_score": -1.0},
@@ -37,19 +34,8 @@ def build_candidate(parent: str, proposal: Proposal) -> str:
     return program
 
 
-def diff_reply(search: str, replace: str, name: str = "move X up") -> str:
-    return (
-        f"**NAME:** {name}\n\nMOTIVATION:\nThe optimum is at 3.\n\nEDITS:\n```python\n<<<<<<< SEARCH\n{search}\n"
-        f"=======\n{replace}\n>>>>>>> REPLACE\n```\n"
-    )
-
-
 def rewrite_reply(program: str, name: str = "rewrite") -> str:
     return f"NAME: {name}\nMOTIVATION:\nStart over.\nPROGRAM:\n```python\n{program}```\n"
-
-
-GOOD = diff_reply("X = 1.0", "X = 2.5")
-OUTSIDE = diff_reply("    print(value())", "    print(value() + 1)")
 
 
 def ctx(seed: str = "s:g2.1", inspirations: tuple[Node, ...] = (), insights: tuple[str, ...] = ()):

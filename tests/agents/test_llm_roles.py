@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from agents.base import Analysis, Outcome, Proposal
-from agents.judge import LLMJudge
-from agents.ledger import CallLedger
-from agents.llm import LLMClient, ModelSpec
-from agents.llm_analyzer import LLMAnalyzer
-from agents.offline_analyzer import OfflineAnalyzer
-from agents.repair import LLMRepairer
-from agents.replies import ProposalError
+from agents.models.client import LLMClient
+from agents.models.errors import ProposalError
+from agents.models.ledger import CallLedger
+from agents.models.specs import ModelSpec
+from agents.strategies.analyzer_llm import LLMAnalyzer
+from agents.strategies.analyzer_offline import OfflineAnalyzer
+from agents.strategies.judge_llm import LLMJudge
+from agents.strategies.protocols import Analysis, Outcome, Proposal
+from agents.strategies.repair_llm import LLMRepairer
 from knowledge.records import Node
-from tests.conftest import TINY_PROGRAM
-from tests.openai_server import FakeOpenAIServer, Reply, server_error, truncated
+from tests.support.openai_server import FakeOpenAIServer, Reply, server_error, truncated
+from tests.support.tiny_task import TINY_PROGRAM
 from tools.edits import apply_edits
 
 PARENT = Node(
@@ -43,7 +45,7 @@ def client_for(tmp_path: Path):
 def test_the_analyzer_reads_analysis_and_insights(client_for) -> None:
     reply = "ANALYSIS:\nMoving X to 2.5 cut the error 16-fold.\nINSIGHTS:\n- X near 3 scores best\n"
     with FakeOpenAIServer([reply]) as server:
-        analysis = LLMAnalyzer(client_for(server)).analyze(OUTCOME, key="g2.0")
+        analysis = LLMAnalyzer(client_for(server)).analyze(replace(OUTCOME, trial_key="g2.0"))
         [request] = server.chat_requests()
     assert analysis == Analysis("Moving X to 2.5 cut the error 16-fold.", ("X near 3 scores best",))
     prompt = request.prompt_text()
@@ -71,7 +73,7 @@ def test_a_failed_analysis_falls_back_to_the_offline_report(client_for, script: 
 def test_the_judge_rates_and_blends_on_the_metric_scale(client_for) -> None:
     with FakeOpenAIServer(["SCORE: 8\nREASON: clean and close to optimal"]) as server:
         judge = LLMJudge(client_for(server), scale=(1, 10), weight=0.3)
-        rating = judge.judge(TINY_PROGRAM, {"combined_score": -0.25}, "Move X towards 3.", key="g2.0")
+        rating, _ = judge.rate(TINY_PROGRAM, {"combined_score": -0.25}, "Move X towards 3.", key="g2.0")
         prompt = server.chat_requests()[0].prompt_text()
     assert rating == pytest.approx(7 / 9)
     assert "Move X towards 3." in prompt and "from 1 to 10" in prompt and '"combined_score": -0.25' in prompt

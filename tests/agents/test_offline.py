@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from agents.base import Outcome, Proposal, ResearchContext
-from agents.offline import OfflineResearcher
-from agents.offline_analyzer import OfflineAnalyzer
+from agents.strategies.analyzer_offline import OfflineAnalyzer
+from agents.strategies.protocols import Outcome, Proposal, ResearchContext
+from agents.strategies.researcher_offline import OfflineResearcher
 from knowledge.records import Node
 from tools.edits import apply_edits, check_harness
 
@@ -110,6 +110,20 @@ def test_every_proposal_applies_compiles_and_keeps_the_harness(proposals: list[P
         assert child.startswith(HEAD + START + "\n") and child.endswith(END + "\n" + TAIL)
 
 
+def test_a_proposal_carries_what_its_edit_yields_so_the_engineer_applies_it_once(
+    proposals: list[Proposal], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import agents.engineer as engineer
+
+    def applied_again(*args: object) -> str:
+        raise AssertionError("the edit was applied a second time")
+
+    monkeypatch.setattr(engineer, "apply_edits", applied_again)
+    for proposal in proposals[:20]:
+        assert proposal.program == apply_edits(PROGRAM, proposal.edit)
+        assert engineer.build_candidate(PROGRAM, proposal) == proposal.program
+
+
 def test_all_three_mutation_kinds_occur_and_seeds_differ(proposals: list[Proposal]) -> None:
     kinds = Counter(kind(p) for p in proposals)
     assert set(kinds) == {"constant", "crossover", "statement"}
@@ -129,7 +143,7 @@ def test_proposals_do_not_depend_on_the_process_hash_seed(tmp_path: Path) -> Non
     script.write_text(
         "import json, sys\n"
         "from tests.agents.test_offline import INSPIRATION, context, node\n"
-        "from agents.offline import OfflineResearcher\n"
+        "from agents.strategies.researcher_offline import OfflineResearcher\n"
         "r = OfflineResearcher(0.4, 0.3, 0.3)\n"
         "out = [r.propose(context(str(s), inspirations=(node(INSPIRATION, 12),))).edit for s in range(30)]\n"
         "json.dump(out, sys.stdout)\n"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from agents.llm_models import parse_model_args, require_prices
-from agents.pricing import find_price, parse_price_options, price_table, table_price
+from agents.models.pricing import find_price, parse_price_options, price_table, table_price
+from agents.models.specs import parse_model_args, require_prices
 
 
 @pytest.mark.parametrize(

@@ -8,20 +8,23 @@ a reasoning model's <think> preamble. Every one must become a proposal that appl
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from agents.base import Analysis, Outcome, Proposal, ResearchContext
-from agents.judge import LLMJudge
-from agents.ledger import CallLedger
-from agents.llm import LLMClient, ModelSpec
-from agents.llm_analyzer import LLMAnalyzer
-from agents.llm_researcher import LLMResearcher
-from agents.replies import EditProblem, ProposalError, parse_analysis, parse_judge_score, parse_proposal
+from agents.models.client import LLMClient
+from agents.models.errors import EditProblem, ProposalError
+from agents.models.ledger import CallLedger
+from agents.models.replies import parse_analysis, parse_judge_score, parse_proposal
+from agents.models.specs import ModelSpec
+from agents.strategies.analyzer_llm import LLMAnalyzer
+from agents.strategies.judge_llm import LLMJudge
+from agents.strategies.protocols import Analysis, Outcome, Proposal, ResearchContext
+from agents.strategies.researcher_llm import LLMResearcher
 from knowledge.records import Node
-from tests.conftest import TINY_PROGRAM
-from tests.openai_server import FakeOpenAIServer
+from tests.support.openai_server import FakeOpenAIServer
+from tests.support.tiny_task import TINY_PROGRAM
 from tools.edits import apply_edits, check_harness
 
 PARENT = Node(
@@ -156,7 +159,7 @@ ANALYSES = {
 @pytest.mark.parametrize("style", list(ANALYSES))
 def test_every_analysis_style_is_read(client, style: str) -> None:
     with FakeOpenAIServer([ANALYSES[style]]) as server:
-        analysis = LLMAnalyzer(client(server)).analyze(OUTCOME, key="g2.0")
+        analysis = LLMAnalyzer(client(server)).analyze(replace(OUTCOME, trial_key="g2.0"))
     assert analysis == Analysis("X moved closer to 3.", ("X near 3 scores best",))
 
 

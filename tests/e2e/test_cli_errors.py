@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.helpers import asi
+from tests.support.cli import asi
 
 
 @pytest.mark.parametrize(

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from graph.budget import Budget
 from graph.context import Context
-from graph.runner import Budget, start_run
-from tests.conftest import write_tiny_task
-from tests.e2e.helpers import asi, cli_env
-from tests.tools.hostile import bwrap_support
-from tests.tools.test_hostile import SNOOP
+from graph.runner import start_run
+from tests.support.cli import asi, cli_env
+from tests.support.hostile import SNOOP, bwrap_support
+from tests.support.tiny_task import write_tiny_task
 
 POISON = """import os, signal
 try:

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from agents.ledger import CallLedger
+from agents.models.ledger import CallLedger
 from knowledge.database import SQLiteDatabase
-from tests.e2e.helpers import asi, status_json
-from tests.model_replies import tiny_task_model
-from tests.openai_server import FakeOpenAIServer
+from tests.support.cli import asi, status_json
+from tests.support.model_replies import tiny_task_model
+from tests.support.openai_server import FakeOpenAIServer
 
 pytestmark = pytest.mark.slow
 

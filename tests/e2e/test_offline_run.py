@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from knowledge.database import SQLiteDatabase
-from tests.e2e.helpers import CLI, asi, cli_env, status_json
+from tests.support.cli import CLI, asi, cli_env, status_json
 
 pytestmark = pytest.mark.slow
 

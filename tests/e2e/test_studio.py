@@ -16,7 +16,7 @@ from langgraph_sdk import get_sync_client
 
 from graph.context import Context
 from knowledge.database import SQLiteDatabase
-from knowledge.sampling import SAMPLERS
+from knowledge.samplers.registry import SAMPLERS
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]

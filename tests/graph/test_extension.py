@@ -7,17 +7,19 @@ from pathlib import Path
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 
-from agents.base import Proposal
+from agents.strategies.protocols import Proposal
 from graph.builder import make_builder
 from graph.checkpoint import thread_config
 from graph.context import Context
 from graph.state import TrialState, Verdict
 from graph.trial import ExtraNode
 from knowledge.database import SQLiteDatabase
-from tests.graph.fakes import ScriptedResearcher, StepResearcher, provider_with
+from tests.support.fakes import ScriptedResearcher, StepResearcher, provider_with
 
 
-def test_reviewer_node_vetoes_proposals_before_any_experiment(tiny_task: Path, tmp_path: Path) -> None:
+def test_reviewer_node_vetoes_proposals_before_any_experiment(
+    tiny_task: Path, tmp_path: Path, hash_embedder: str
+) -> None:
     reviewed: list[str] = []
 
     def reviewer(state: TrialState) -> dict:
@@ -33,7 +35,7 @@ def test_reviewer_node_vetoes_proposals_before_any_experiment(tiny_task: Path, t
     )
     graph = builder.compile(checkpointer=InMemorySaver())
     assert "reviewer" in graph.get_graph(xray=True).to_json()["nodes"].__repr__()
-    context = Context(task=str(tiny_task), run_dir=str(tmp_path / "run"), sampler="greedy")
+    context = Context(task=str(tiny_task), run_dir=str(tmp_path / "run"), sampler="greedy", embedder=hash_embedder)
     graph.invoke({"max_steps": 5}, thread_config(100), context=context)
 
     nodes = SQLiteDatabase(tmp_path / "run" / "run.db").nodes()
@@ -49,7 +51,7 @@ def test_reviewer_node_vetoes_proposals_before_any_experiment(tiny_task: Path, t
     assert max(n.score for n in nodes if n.status == "ok") == pytest.approx(-1.0)
 
 
-def test_nodes_after_engineer_and_analyzer_see_results(tiny_task: Path, tmp_path: Path) -> None:
+def test_nodes_after_engineer_and_analyzer_see_results(tiny_task: Path, tmp_path: Path, hash_embedder: str) -> None:
     scores: list[float | None] = []
     stored: list[int] = []
 
@@ -65,7 +67,7 @@ def test_nodes_after_engineer_and_analyzer_see_results(tiny_task: Path, tmp_path
         provider_with(researcher=StepResearcher(step=1.0)),
         extra_nodes=[ExtraNode("audit", audit, after="engineer"), ExtraNode("notify", notify, after="analyzer")],
     )
-    context = Context(task=str(tiny_task), run_dir=str(tmp_path / "run"), sampler="greedy")
+    context = Context(task=str(tiny_task), run_dir=str(tmp_path / "run"), sampler="greedy", embedder=hash_embedder)
     builder.compile(checkpointer=InMemorySaver()).invoke({"max_steps": 2}, thread_config(), context=context)
     assert scores == [-4.0, -1.0, 0.0]
     assert stored == [1, 2, 3]

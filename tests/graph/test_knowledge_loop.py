@@ -7,15 +7,15 @@ from pathlib import Path
 
 from langgraph.checkpoint.memory import InMemorySaver
 
-from agents.base import Proposal
+from agents.strategies.protocols import Proposal
 from graph.builder import make_builder
 from graph.checkpoint import thread_config
 from graph.context import Context
-from graph.services import open_services
+from graph.wiring import open_services
 from knowledge.cognition import CognitionBase
 from knowledge.database import SQLiteDatabase
 from knowledge.embeddings import make_embedder
-from tests.graph.fakes import StepResearcher, provider_with
+from tests.support.fakes import StepResearcher, provider_with
 
 
 def write_note(task: Path) -> None:
@@ -71,9 +71,9 @@ def test_no_cognition_retrieves_nothing(tiny_task: Path, tmp_path: Path) -> None
     assert services.cognition is None
 
 
-def test_no_analyzer_hands_raw_logs_to_the_researcher(tiny_task: Path, tmp_path: Path) -> None:
+def test_no_analyzer_hands_raw_logs_to_the_researcher(tiny_task: Path, tmp_path: Path, hash_embedder: str) -> None:
     researcher = StepResearcher(step=0.5)
-    db = run(tiny_task, tmp_path / "run", 2, researcher, use_analyzer=False)
+    db = run(tiny_task, tmp_path / "run", 2, researcher, use_analyzer=False, embedder=hash_embedder)
     nodes = db.nodes()
     assert all(n.analysis.startswith("status ok") and "metrics: " in n.analysis for n in nodes)
     assert all(n.insights == () for n in nodes)

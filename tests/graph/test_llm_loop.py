@@ -8,17 +8,18 @@ from langchain_core.language_models.fake_chat_models import FakeMessagesListChat
 from langchain_core.messages import AIMessage
 from langgraph.checkpoint.memory import InMemorySaver
 
-from agents.ledger import CallLedger
-from agents.llm import LLMClient, ModelSpec
-from agents.llm_analyzer import LLMAnalyzer
-from agents.llm_researcher import LLMResearcher
+from agents.models.client import LLMClient
+from agents.models.ledger import CallLedger
+from agents.models.specs import ModelSpec
+from agents.strategies.analyzer_llm import LLMAnalyzer
+from agents.strategies.researcher_llm import LLMResearcher
 from graph.builder import make_builder
 from graph.checkpoint import thread_config
 from graph.context import Context
 from knowledge.database import SQLiteDatabase
-from tests.graph.fakes import provider_with
-from tests.model_replies import tiny_task_model
-from tests.openai_server import FakeOpenAIServer
+from tests.support.fakes import provider_with
+from tests.support.model_replies import tiny_task_model
+from tests.support.openai_server import FakeOpenAIServer
 
 
 def run(task: Path, run_dir: Path, steps: int, url: str, **ctx) -> dict:

@@ -6,26 +6,28 @@ from pathlib import Path
 
 from langgraph.checkpoint.memory import InMemorySaver
 
-from agents.base import Proposal
+from agents.strategies.protocols import Proposal
 from graph.builder import make_builder
 from graph.checkpoint import thread_config
 from graph.context import Context
 from graph.state import TrialOutcome, latest_generation
 from knowledge.database import SQLiteDatabase
-from tests.graph.fakes import ScriptedResearcher, StepResearcher, provider_with
+from tests.support.fakes import ScriptedResearcher, StepResearcher, provider_with
 
 
-def run_loop(tiny_task: Path, run_dir: Path, max_steps: int, **overrides) -> tuple[dict, SQLiteDatabase]:
-    context = Context(task=str(tiny_task), run_dir=str(run_dir), sampler="greedy",
+def run_loop(
+    tiny_task: Path, run_dir: Path, max_steps: int, embedder: str, **overrides
+) -> tuple[dict, SQLiteDatabase]:
+    context = Context(task=str(tiny_task), run_dir=str(run_dir), sampler="greedy", embedder=embedder,
                       workers=overrides.pop("workers", 1))
     graph = make_builder(provider_with(**overrides)).compile(checkpointer=InMemorySaver())
     state = graph.invoke({"max_steps": max_steps}, thread_config(200), context=context)
     return state, SQLiteDatabase(run_dir / "run.db")
 
 
-def test_loop_improves_and_stops_on_step_budget(tiny_task: Path, tmp_path: Path) -> None:
+def test_loop_improves_and_stops_on_step_budget(tiny_task: Path, tmp_path: Path, hash_embedder: str) -> None:
     researcher = StepResearcher(step=0.5)
-    state, db = run_loop(tiny_task, tmp_path / "run", 4, researcher=researcher)
+    state, db = run_loop(tiny_task, tmp_path / "run", 4, hash_embedder, researcher=researcher)
     assert state["steps"] == 4
     assert state["stop_reason"].startswith("step budget reached")
     nodes = db.nodes()
@@ -39,15 +41,15 @@ def test_loop_improves_and_stops_on_step_budget(tiny_task: Path, tmp_path: Path)
     assert (tmp_path / "run" / "nodes" / nodes[1].trial_key / "program.py").read_text() == nodes[1].program
 
 
-def test_target_score_stops_early(tiny_task: Path, tmp_path: Path) -> None:
-    context = Context(task=str(tiny_task), run_dir=str(tmp_path / "run"), sampler="greedy")
+def test_target_score_stops_early(tiny_task: Path, tmp_path: Path, hash_embedder: str) -> None:
+    context = Context(task=str(tiny_task), run_dir=str(tmp_path / "run"), sampler="greedy", embedder=hash_embedder)
     graph = make_builder(provider_with(researcher=StepResearcher(step=1.0))).compile(checkpointer=InMemorySaver())
     state = graph.invoke({"max_steps": 10, "target_score": -0.5}, thread_config(), context=context)
     assert state["stop_reason"].startswith("target score reached")
     assert state["steps"] == 2  # x: 1 -> 2 (score -1) -> 3 (score 0)
 
 
-def test_every_failure_becomes_a_stored_node(tiny_task: Path, tmp_path: Path) -> None:
+def test_every_failure_becomes_a_stored_node(tiny_task: Path, tmp_path: Path, hash_embedder: str) -> None:
     script = [
         Proposal("bad search", "edit text that is not in the program",
                  "<<<<<<< SEARCH\nX = 99\n=======\nX = 3\n>>>>>>> REPLACE\n"),
@@ -56,7 +58,7 @@ def test_every_failure_becomes_a_stored_node(tiny_task: Path, tmp_path: Path) ->
         Proposal("crash", "raises at import", "<<<<<<< SEARCH\nX = 1.0\n=======\nX = 1 / 0\n>>>>>>> REPLACE\n"),
         Proposal("harness", "edits outside the block", "print('x')\n", mode="rewrite"),
     ]
-    state, db = run_loop(tiny_task, tmp_path / "run", 5, researcher=ScriptedResearcher(script))
+    state, db = run_loop(tiny_task, tmp_path / "run", 5, hash_embedder, researcher=ScriptedResearcher(script))
     by_name = {n.name: n for n in db.nodes()}
     assert by_name["bad search"].status == "unappliable" and "not found" in by_name["bad search"].error
     failed = [n for n in db.nodes() if n.status == "failed" and "model exploded" in n.error]
@@ -68,8 +70,9 @@ def test_every_failure_becomes_a_stored_node(tiny_task: Path, tmp_path: Path) ->
     assert all(n.analysis for n in db.nodes())
 
 
-def test_parallel_workers_run_k_trials_per_generation(tiny_task: Path, tmp_path: Path) -> None:
-    state, db = run_loop(tiny_task, tmp_path / "run", 6, researcher=StepResearcher(step=0.25), workers=3)
+def test_parallel_workers_run_k_trials_per_generation(tiny_task: Path, tmp_path: Path, hash_embedder: str) -> None:
+    state, db = run_loop(tiny_task, tmp_path / "run", 6, hash_embedder, researcher=StepResearcher(step=0.25),
+                         workers=3)
     nodes = db.nodes()
     assert len(nodes) == 7 and state["steps"] == 6
     generations = sorted({n.generation for n in nodes})
@@ -77,11 +80,11 @@ def test_parallel_workers_run_k_trials_per_generation(tiny_task: Path, tmp_path:
     assert sorted(n.trial_key for n in nodes if n.generation == 1) == ["g0001.0", "g0001.1", "g0001.2"]
 
 
-def test_invalid_initial_program_stops_with_a_reason(tiny_task: Path, tmp_path: Path) -> None:
+def test_invalid_initial_program_stops_with_a_reason(tiny_task: Path, tmp_path: Path, hash_embedder: str) -> None:
     (tiny_task / "initial_program.py").write_text(
         (tiny_task / "initial_program.py").read_text().replace("X = 1.0", "X = 'oops'")
     )
-    state, db = run_loop(tiny_task, tmp_path / "run", 3, researcher=StepResearcher())
+    state, db = run_loop(tiny_task, tmp_path / "run", 3, hash_embedder, researcher=StepResearcher())
     assert db.count() == 1
     assert "initial program is not valid" in state["stop_reason"]
 
@@ -95,10 +98,11 @@ def test_outcome_reducer_keeps_only_the_newest_generation() -> None:
     assert latest_generation([b, c], [b]) == [b, c]
 
 
-def test_checkpoint_size_stays_flat_as_the_run_grows(tiny_task: Path, tmp_path: Path) -> None:
+def test_checkpoint_size_stays_flat_as_the_run_grows(tiny_task: Path, tmp_path: Path, hash_embedder: str) -> None:
     sizes = {}
     for steps in (3, 15):
-        context = Context(task=str(tiny_task), run_dir=str(tmp_path / f"run{steps}"), sampler="greedy")
+        context = Context(task=str(tiny_task), run_dir=str(tmp_path / f"run{steps}"), sampler="greedy",
+                          embedder=hash_embedder)
         saver = InMemorySaver()
         graph = make_builder(provider_with(researcher=StepResearcher(step=0.01))).compile(checkpointer=saver)
         graph.invoke({"max_steps": steps}, thread_config(200), context=context)

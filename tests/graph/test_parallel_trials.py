@@ -8,13 +8,13 @@ from pathlib import Path
 
 from langgraph.checkpoint.memory import InMemorySaver
 
-from agents.base import Proposal, ResearchContext
+from agents.strategies.protocols import Proposal, ResearchContext
 from graph.builder import make_builder
 from graph.checkpoint import thread_config
 from graph.context import Context
 from knowledge.database import SQLiteDatabase
-from tests.conftest import write_tiny_task
-from tests.graph.fakes import provider_with
+from tests.support.fakes import provider_with
+from tests.support.tiny_task import write_tiny_task
 
 JITTERY = """\
 import importlib.util, os, time

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from agents.base import Proposal, ResearchContext
+from agents.strategies.protocols import Proposal, ResearchContext
+from graph.budget import Budget
 from graph.builder import make_builder
 from graph.context import Context
-from graph.runner import Budget, resume_run, start_run, stored_steps
+from graph.runner import resume_run, start_run, stored_steps
 from knowledge.database import SQLiteDatabase
-from tests.graph.fakes import StepResearcher, provider_with
+from tests.support.fakes import StepResearcher, provider_with
 
 
 class Crash(BaseException):

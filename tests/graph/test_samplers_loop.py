@@ -10,10 +10,10 @@ from langgraph.checkpoint.memory import InMemorySaver
 from graph.builder import make_builder
 from graph.checkpoint import thread_config
 from graph.context import Context
-from graph.services import open_services
+from graph.wiring import open_services
 from knowledge.database import SQLiteDatabase
-from tests.conftest import write_tiny_task
-from tests.graph.fakes import StepResearcher, provider_with
+from tests.support.fakes import StepResearcher, provider_with
+from tests.support.tiny_task import write_tiny_task
 
 
 def run(task: Path, run_dir: Path, steps: int, step: float = 0.25, **ctx) -> SQLiteDatabase:

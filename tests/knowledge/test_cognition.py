@@ -15,7 +15,7 @@ from knowledge.cognition import CognitionBase, CognitionDraft
 from knowledge.database import SQLiteDatabase
 from knowledge.embeddings import MiniLMEmbedder, OpenAIEmbedder
 from knowledge.records import NodeDraft
-from tests.knowledge.test_embeddings import embedding_server
+from tests.support.embedding_server import embedding_server
 
 TARGET = "Place larger circles near the corners and edges of the square"
 UNRELATED = [

@@ -123,7 +123,7 @@ def test_queries_filter_order_and_count(db: SQLiteDatabase) -> None:
     db.add(draft("odd", score=5.0, status="vetoed"))  # a score on a non-ok node never counts as scored
     assert [n.trial_key for n in db.nodes()] == ["s1", "f1", "s2", "t1", "s3", "odd"]
     assert [n.trial_key for n in db.nodes("failed")] == ["f1"]
-    assert [n.trial_key for n in db.scored()] == ["s1", "s2", "s3"]
+    assert [n.trial_key for n in db.nodes("ok")] == ["s1", "s2", "s3"]
     assert db.best().trial_key == "s2"  # tie on 0.9 -> lowest id
     assert db.count() == 6
     counts = db.counts_by_status()
@@ -135,7 +135,7 @@ def test_queries_filter_order_and_count(db: SQLiteDatabase) -> None:
 
 
 def test_empty_database(db: SQLiteDatabase) -> None:
-    assert db.best() is None and db.scored() == [] and db.nodes() == [] and db.count() == 0
+    assert db.best() is None and db.nodes("ok") == [] and db.nodes() == [] and db.count() == 0
     assert sum(db.counts_by_status().values()) == 0
 
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from knowledge.samplers.basic import GreedySampler, RandomSampler, UCB1Sampler
 from knowledge.samplers.table import ArmTable
-from tests.knowledge.test_sampling import make_node
+from tests.support.nodes import make_node
 
 
 def deterministic(examples: int) -> settings:

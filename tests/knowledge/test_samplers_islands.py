@@ -11,7 +11,7 @@ import pytest
 
 from knowledge.records import Node
 from knowledge.samplers.islands import IslandSampler
-from tests.knowledge.test_sampling import make_node
+from tests.support.nodes import make_node
 
 
 def simulate(sampler: IslandSampler, generations: int, k: int, seed: int = 0, first: int = 1) -> list[Node]:

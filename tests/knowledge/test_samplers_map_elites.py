@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from knowledge.samplers.map_elites import MapElitesSampler
-from tests.knowledge.test_sampling import make_node
+from tests.support.nodes import make_node
 
 
 def deterministic(examples: int) -> settings:

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from knowledge.samplers.pareto import ParetoSampler, crowding_distance
 from tasks.spec import Objective
-from tests.knowledge.test_sampling import make_node
+from tests.support.nodes import make_node
 
 
 def deterministic(examples: int) -> settings:

@@ -12,7 +12,9 @@ from hypothesis import strategies as st
 
 from knowledge.database import SQLiteDatabase
 from knowledge.records import Node, NodeDraft
-from knowledge.sampling import SAMPLERS, Pick, Sampler, catch_up, make_sampler, select_inspirations
+from knowledge.samplers.base import Pick, Sampler
+from knowledge.samplers.registry import SAMPLERS, make_sampler
+from tests.support.nodes import make_node
 
 PARAMS: dict[str, dict[str, Any]] = {
     "map_elites": {"features": ["program_length", "edit_distance", "metric:a"], "bins": [4, 3, 5]},
@@ -28,18 +30,6 @@ VARIANTS = [(name, PARAMS.get(name, {})) for name in sorted(SAMPLERS)] + [
 
 def deterministic(examples: int) -> settings:
     return settings(max_examples=examples, deadline=None, derandomize=True, database=None)
-
-
-def make_node(
-    node_id: int, score: float | None, *, parents: tuple[int, ...] = (), status: str = "ok",
-    island: int | None = None, metrics: dict[str, Any] | None = None, program: str = "", generation: int = 0,
-) -> Node:
-    """A stored node as the database returns it (a `status` other than ok implies no score)."""
-    return Node(
-        trial_key=f"k{node_id}", generation=generation, parent_ids=parents, name=f"n{node_id}", motivation="",
-        program=program, edit="", metrics=metrics or {}, score=score if status == "ok" else None, analysis="",
-        status=status, island=island, id=node_id, created_at=0.0,  # type: ignore[arg-type]
-    )
 
 
 def synthetic_run(count: int, seed: int) -> list[Node]:
@@ -292,7 +282,15 @@ def test_make_sampler_builds_registered_samplers_and_names_errors() -> None:
         assert "\n" not in str(info.value)
 
 
-def test_catch_up_feeds_each_stored_node_once_from_a_real_database(tmp_path) -> None:
+def feed(sampler: Sampler, db: SQLiteDatabase) -> int:
+    """What the Learner does each generation: show the sampler the nodes stored since it last looked."""
+    nodes = db.nodes_since(sampler.observed_upto)
+    for node in nodes:
+        sampler.observe(node)
+    return len(nodes)
+
+
+def test_a_sampler_takes_in_each_stored_node_once_from_a_real_database(tmp_path) -> None:
     with SQLiteDatabase(tmp_path / "run.db") as db:
         def add(key: str, parents: tuple[int, ...], score: float | None, status: str = "ok") -> Node:
             return db.add(NodeDraft(
@@ -302,39 +300,11 @@ def test_catch_up_feeds_each_stored_node_once_from_a_real_database(tmp_path) -> 
 
         root = add("g0", (), 0.1)
         sampler = make_sampler("ucb1")
-        assert catch_up(sampler, db) == 1 and catch_up(sampler, db) == 0
+        assert feed(sampler, db) == 1 and feed(sampler, db) == 0
         add("g1.0", (root.id,), 0.4)
         add("g1.1", (root.id,), None, status="failed")
-        assert catch_up(sampler, db) == 2 and sampler.observed_upto == 3
+        assert feed(sampler, db) == 2 and sampler.observed_upto == 3
         assert sampler.visits(root.id) == db.get(root.id).visits == 2  # type: ignore[attr-defined,union-attr]
         rebuilt = make_sampler("ucb1")
-        catch_up(rebuilt, db)
+        feed(rebuilt, db)
         assert rebuilt.state_dict() == sampler.state_dict()
-
-
-# -- the stateless helper the graph used before samplers kept state ------------------------------------------
-
-scores = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False)
-node_lists = st.lists(scores, min_size=1, max_size=12).map(lambda s: [make_node(i + 1, v) for i, v in enumerate(s)])
-
-
-@deterministic(100)
-@given(nodes=node_lists, parent_pos=st.integers(0, 11), m=st.integers(0, 15), seed=st.integers(0, 2**32))
-def test_select_inspirations_properties(nodes: list[Node], parent_pos: int, m: int, seed: int) -> None:
-    parent = nodes[parent_pos % len(nodes)]
-    listed = nodes + nodes[:2]  # duplicates in the input must not come out twice
-    chosen = select_inspirations(listed, parent, m, random.Random(seed))
-    others = [n for n in nodes if n.id != parent.id]
-    assert len(chosen) == min(m, len(others))
-    assert parent.id not in {c.id for c in chosen}
-    assert len({c.id for c in chosen}) == len(chosen)
-    if chosen:
-        top = max(n.score for n in others)  # type: ignore[type-var]
-        assert chosen[0].id == min(n.id for n in others if n.score == top)
-    assert select_inspirations(listed, parent, m, random.Random(seed)) == chosen
-
-
-def test_select_inspirations_ranks_unscored_nodes_last() -> None:
-    nodes = [make_node(1, None, status="failed"), make_node(2, -5.0), make_node(3, 2.0)]
-    chosen = select_inspirations(nodes, nodes[2], 1, random.Random(0))
-    assert [c.id for c in chosen] == [2]

@@ -15,7 +15,7 @@ import pytest
 
 from tasks.registry import load_task
 from tasks.spec import TaskError
-from tests.e2e.helpers import asi, status_json
+from tests.support.cli import asi, status_json
 from tools.evaluation import evaluate_program
 
 HERE = Path(__file__).parent / "foreign"

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tasks.registry import load_task
-from tests.tools.hostile import FORKED_MEMORY, HostGuard, bwrap_support, whole_task
+from tests.support.hostile import FORKED_MEMORY, SNOOP, HostGuard, bwrap_support, whole_task
 from tools.evaluation import evaluate_program, jail_limits
 from tools.jail import JAIL_ENV, JailSupport, policy_env, run_candidate
 from tools.jail_view import interpreter_paths
@@ -249,24 +249,6 @@ def test_a_gigabyte_on_stdout_and_stderr_keeps_the_tails(tmp_path: Path, support
     assert (res.status, res.score) == ("ok", 1.0)
     assert len(res.stdout_tail) <= 64_000 and res.stdout_tail.endswith("LAST LINE\n")
     assert len(res.stderr_tail) <= 64_000
-
-
-SNOOP = """
-import glob, os
-seen = [open("/proc/self/environ", "rb").read().decode(errors="replace"), repr(dict(os.environ))]
-for path in glob.glob("/proc/*/environ") + glob.glob("/proc/*/cmdline"):
-    try:
-        seen.append(open(path, "rb").read().decode(errors="replace"))
-    except OSError:
-        pass
-for fd in map(int, os.listdir("/proc/self/fd")):
-    try:
-        seen.append(os.readlink(f"/proc/self/fd/{fd}"))
-        seen.append(os.read(fd, 4096).decode(errors="replace"))
-    except OSError:
-        pass
-print("\\n".join(seen))
-"""
 
 
 def test_keys_cannot_be_read_through_proc_or_inherited_fds(

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import write_tiny_task
-from tests.e2e.helpers import asi
-from tests.tools.hostile import FORKED_MEMORY, HostGuard, whole_task
+from tests.support.cli import asi
+from tests.support.hostile import FORKED_MEMORY, HostGuard, whole_task
+from tests.support.tiny_task import write_tiny_task
 from tools.evaluation import evaluate_program
 from tools.jail import Jail, JailError, JailSupport, jail_from_env, policy_env, probe_support
 from tools.jail_view import JAIL_UID
@@ -35,7 +35,7 @@ def test_the_limits_backend_says_what_it_lacks(limits: JailSupport) -> None:
     assert limits.backend == "limits"
     assert "without namespaces" in limits.warnings[0] and "apt install bubblewrap" in limits.warnings[0]
     assert "process limits only" in limits.describe()
-    with pytest.raises(JailError, match="unknown sandbox backend"):
+    with pytest.raises(JailError, match="unknown sandbox 'docker'"):
         probe_support("docker")
 
 

@@ -3,7 +3,7 @@
 Why templates as files: a task can reword any prompt by dropping a file of the same name into
 `<task root>/prompts/` without touching code. Templates use str.format named fields (`{parent}`); a literal brace
 in a template is written `{{` / `}}`, while values (code full of braces) are inserted verbatim. The replies are
-read by `agents.replies`.
+read by `agents.models.replies`.
 """
 
 from __future__ import annotations
@@ -63,9 +63,6 @@ class PromptTemplates:
     @classmethod
     def for_task(cls, task_root: Path) -> PromptTemplates:
         return cls(task_root / "prompts")
-
-    def origin(self, name: str) -> str:
-        return self._texts[name][1]
 
     def render(self, template: str, /, **values: object) -> str:
         """Fill `template`; a field the template names but the caller lacks is an error naming both."""

@@ -11,12 +11,15 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
-import httpx
-from langchain_core.language_models import BaseChatModel
 from pydantic import SecretStr
 
-from agents.pricing import find_price
+from agents.models.errors import LLMUnavailable
+from agents.models.pricing import find_price
+
+if TYPE_CHECKING:  # LangChain and httpx load only when a model is made or probed, not for reading options
+    from langchain_core.language_models import BaseChatModel
 
 MODEL_ENV = "ASI_EVOLVE_MODEL"
 BASE_URL_ENV = "ASI_EVOLVE_BASE_URL"
@@ -30,7 +33,6 @@ class Provider:
 
     key_env: str
     base_url: str | None = None  # set: served through ChatOpenAI; None: through init_chat_model
-    openai_compatible: bool = True
 
 
 PROVIDERS: dict[str, Provider] = {
@@ -40,14 +42,11 @@ PROVIDERS: dict[str, Provider] = {
     "together": Provider("TOGETHER_API_KEY", "https://api.together.xyz/v1"),
     "groq": Provider("GROQ_API_KEY", "https://api.groq.com/openai/v1"),
     "xai": Provider("XAI_API_KEY", "https://api.x.ai/v1"),
-    "anthropic": Provider("ANTHROPIC_API_KEY", openai_compatible=False),
-    "google_genai": Provider("GOOGLE_API_KEY", openai_compatible=False),
-    "mistralai": Provider("MISTRAL_API_KEY", openai_compatible=False),
+    "anthropic": Provider("ANTHROPIC_API_KEY"),
+    "google_genai": Provider("GOOGLE_API_KEY"),
+    "mistralai": Provider("MISTRAL_API_KEY"),
 }
 
-
-class LLMUnavailable(RuntimeError):
-    """The model cannot be used at all (no key, missing package, unreachable server); one line saying why."""
 
 
 @dataclass(frozen=True)
@@ -124,7 +123,7 @@ def parse_model_args(
     Each option may also hold a comma-separated list. Empty options fall back to $ASI_EVOLVE_MODEL and
     $ASI_EVOLVE_BASE_URL. One base URL applies to every model; otherwise there must be one per model.
     `prices` maps a model ("provider:model" or the bare name) to (in, out) or {"in": .., "out": ..} in $ per
-    1M tokens; a model it does not name takes the shipped price table's (`agents.pricing`), if any.
+    1M tokens; a model it does not name takes the shipped price table's (`agents.models.pricing`), if any.
     `settings` are further ModelSpec fields applied to every model (temperature, timeout_s, ...).
     """
     env = os.environ if env is None else env
@@ -198,6 +197,8 @@ def make_chat_model(spec: ModelSpec) -> BaseChatModel:
 
 def probe(spec: ModelSpec, timeout_s: float = 5.0) -> None:
     """Cheap start-up check: GET {endpoint}/models (no tokens spent); raises LLMUnavailable in one line."""
+    import httpx
+
     key = _api_key(spec)
     url = spec.endpoint
     if url is None:
@@ -214,3 +215,12 @@ def probe(spec: ModelSpec, timeout_s: float = 5.0) -> None:
         )
     if response.status_code >= 500:
         raise LLMUnavailable(f"model server {url} is failing (HTTP {response.status_code} on GET /models)")
+
+
+def probe_all(specs: Sequence[ModelSpec]) -> None:
+    """Start-up probe of every model server the specs name, each (endpoint, key) once; LLMUnavailable in one line."""
+    seen: set[tuple[str | None, str]] = set()
+    for spec in specs:
+        if (spec.endpoint, spec.key_env) not in seen:
+            seen.add((spec.endpoint, spec.key_env))
+            probe(spec)

@@ -6,7 +6,7 @@ only facts it can compute.
 
 from __future__ import annotations
 
-from agents.base import Analysis, Outcome
+from agents.strategies.protocols import Analysis, Outcome
 
 
 class OfflineAnalyzer:

@@ -1,7 +1,7 @@
 """Interfaces of the Researcher and Analyzer strategies, and the records they exchange.
 
-The graph nodes call these protocols; the offline implementations live in `agents.offline` and
-`agents.offline_analyzer`, model-driven ones plug in through the same protocols.
+The graph nodes call these protocols; the offline implementations live in `agents.strategies.researcher_offline` and
+`agents.strategies.analyzer_offline`, model-driven ones plug in through the same protocols.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ class Proposal:
 
     `edit` holds SEARCH/REPLACE blocks when `mode == "diff"`, or the whole new program when `mode == "rewrite"`.
     `notes` say what the reader of a model's reply had to supply itself (a derived name, a missing motivation).
+    `program` is what the edit yields from the parent when the strategy applied it already (checking it applies),
+    so the Engineer does not apply it a second time; '' when it did not.
     """
 
     name: str
@@ -25,6 +27,7 @@ class Proposal:
     edit: str
     mode: Literal["diff", "rewrite"] = "diff"
     notes: tuple[str, ...] = ()
+    program: str = ""
 
 
 @dataclass(frozen=True)

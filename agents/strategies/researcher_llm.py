@@ -9,32 +9,22 @@ applies to the parent; a truncated or garbled reply is a `ProposalError`, which 
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from typing import Literal
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
-from agents.base import Proposal, ResearchContext
-from agents.llm import Completion, LLMCallError, LLMClient
-from agents.prompting import PromptTemplates, render_feedback, render_insights, render_node
-from agents.replies import EditProblem, ProposalError, parse_proposal
+from agents.models.client import LLMClient, ask
+from agents.models.errors import EditProblem
+from agents.models.prompting import PromptTemplates, render_feedback, render_insights, render_node
+from agents.models.replies import parse_proposal
+from agents.strategies.protocols import Proposal, ResearchContext
 from tools.edits import EditError, apply_edits, check_harness
 
 Mode = Literal["diff", "rewrite", "crossover"]
 ROLE = "researcher"
 
 
-def ask(client: LLMClient, role: str, messages: list[BaseMessage], key: str, candidate: str = "") -> Completion:
-    """One model call whose failure or truncation is a ProposalError (BudgetExceeded passes through)."""
-    try:
-        reply = client.complete(role, messages, key=key, candidate=candidate or None)
-    except LLMCallError as exc:
-        raise ProposalError(str(exc)) from None
-    if reply.truncated:
-        raise ProposalError(
-            f"the reply of {reply.model} was truncated at its token limit (finish_reason=length, "
-            f"{reply.output_tokens} tokens); raise max_tokens"
-        )
-    return reply
 
 
 class LLMResearcher:
@@ -133,10 +123,9 @@ class LLMResearcher:
                 raise EditProblem(f"the whole program given changes the harness: {problem}")
             return proposal
         try:
-            apply_edits(parent, proposal.edit)
+            return replace(proposal, program=apply_edits(parent, proposal.edit))
         except EditError as exc:
             raise EditProblem(str(exc)) from None
-        return proposal
 
     def _rewrite(self, ctx: ResearchContext, note: str) -> Proposal:
         messages: list[BaseMessage] = [HumanMessage(self.render("researcher_rewrite", ctx, note=note))]
@@ -144,7 +133,7 @@ class LLMResearcher:
         proposal = parse_proposal(reply.text, "rewrite", parent=ctx.parent.program)
         if proposal.mode == "diff":
             try:
-                apply_edits(ctx.parent.program, proposal.edit)
+                return replace(proposal, program=apply_edits(ctx.parent.program, proposal.edit))
             except EditError as exc:
                 raise EditProblem(str(exc)) from None
         return proposal

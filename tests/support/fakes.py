@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
-from agents.base import Proposal, ResearchContext
+from agents.strategies.protocols import Proposal, ResearchContext
 from graph.context import Context
-from graph.services import Services, open_services
+from graph.services import Services
+from graph.wiring import open_services
 
 
 @dataclass

@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from tools.edits import REPLACE_LINE, SEARCH_LINE
+
 _ALIASES: dict[str, tuple[str, ...]] = {
     "name": ("name", "title", "change name", "proposal name", "idea name", "short name"),
     "motivation": ("motivation", "rationale", "reasoning", "explanation", "why", "hypothesis", "idea",
@@ -30,14 +32,11 @@ _ALIASES: dict[str, tuple[str, ...]] = {
 }
 _FIELD_OF = {alias: name for name, aliases in _ALIASES.items() for alias in aliases}
 
-SEARCH = re.compile(r"^\s*<{5,9}\s*SEARCH\s*$")
-REPLACE = re.compile(r"^\s*>{5,9}\s*REPLACE\s*$")
 FENCE = re.compile(r"^\s*(`{3,}|~{3,})\s*([\w+.-]*)\s*$")
 _DECORATION = re.compile(r"^(?:#{1,6}\s+|[-+]\s+|\*\s+(?=[*_])|\d{1,2}[.)]\s+)")
 _LABEL = re.compile(r"^[*_]{0,3}([A-Za-z][A-Za-z /&-]{0,40}?)(?:\s*\([^)]*\))?[*_]{0,3}\s*(?::[*_]{0,3}\s*(.*)|$)")
 _TAG = re.compile(r"<(?P<tag>[A-Za-z][\w -]{0,30})>(?P<body>.*?)</(?P=tag)\s*>", re.S | re.I)
 PY_LANGS = ("", "python", "py", "python3")
-MARKER = re.compile(r"#\s*EVOLVE-BLOCK-(?:START|END)")
 _THINKING = re.compile(r"<(think|thinking)>.*?</\1>", re.S | re.I)
 HEADING = re.compile(r"^\s*(?:#{1,6}\s+(.+?)\s*#*|[*_]{2}(.+?)[*_]{2})\s*$")
 
@@ -81,9 +80,9 @@ def _zones(lines: list[str]) -> list[str]:
     for line in lines:
         if in_edit:
             zones.append("edit")
-            in_edit = not REPLACE.match(line)
+            in_edit = not REPLACE_LINE.match(line)
             continue
-        if SEARCH.match(line):
+        if SEARCH_LINE.match(line):
             zones.append("edit")
             in_edit = True
             continue

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from langchain_core.messages import HumanMessage
 
-from agents.base import Analysis, Outcome
-from agents.llm import LLMClient
-from agents.offline_analyzer import OfflineAnalyzer
-from agents.prompting import PromptTemplates, fence, format_metrics, format_score
-from agents.replies import ProposalError, parse_analysis
+from agents.models.client import LLMClient
+from agents.models.errors import ProposalError
+from agents.models.prompting import PromptTemplates, fence, format_metrics, format_score
+from agents.models.replies import parse_analysis
+from agents.strategies.analyzer_offline import OfflineAnalyzer
+from agents.strategies.protocols import Analysis, Outcome
 from knowledge.records import Node
 
 ROLE = "analyzer"
@@ -51,10 +52,9 @@ class LLMAnalyzer:
             best=_summary(outcome.best),
         )
 
-    def analyze(self, outcome: Outcome, key: str | None = None) -> Analysis:
-        """The model's analysis; `key` groups the call in the ledger (default: the outcome's trial key)."""
-        if key is None:
-            key = outcome.trial_key or (f"parent-{outcome.parent.id}" if outcome.parent is not None else "initial")
+    def analyze(self, outcome: Outcome) -> Analysis:
+        """The model's analysis, recorded in the ledger under the outcome's trial key."""
+        key = outcome.trial_key or (f"parent-{outcome.parent.id}" if outcome.parent is not None else "initial")
         try:
             candidate = outcome.trial_key or None
             reply = self.client.complete(ROLE, [HumanMessage(self.prompt(outcome))], key=key, candidate=candidate)

@@ -16,9 +16,9 @@ from typing import Any
 
 from langchain_core.messages import HumanMessage
 
-from agents.llm import LLMClient
-from agents.prompting import PromptTemplates, fence
-from agents.replies import parse_judge_score
+from agents.models.client import LLMClient
+from agents.models.prompting import PromptTemplates, fence
+from agents.models.replies import parse_judge_score
 
 ROLE = "judge"
 
@@ -43,10 +43,6 @@ class LLMJudge:
         self.scale = (float(low), float(high))
         self.weight = float(weight)
         self.templates = templates or PromptTemplates()
-
-    def judge(self, program: str, metrics: Mapping[str, Any], task_description: str, key: str) -> float | None:
-        """The model's rating normalised to [0, 1], or None when the call or its reply failed."""
-        return self.rate(program, metrics, task_description, key)[0]
 
     def rate(
         self, program: str, metrics: Mapping[str, Any], task_description: str, key: str, candidate: str = ""

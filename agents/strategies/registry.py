@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from agents.base import Analyzer, Researcher
-from agents.llm import LLMClient
-from agents.llm_analyzer import LLMAnalyzer
-from agents.llm_researcher import LLMResearcher
-from agents.offline import OfflineResearcher
-from agents.offline_analyzer import OfflineAnalyzer
-from agents.prompting import PromptTemplates
+from agents.models.client import LLMClient
+from agents.models.prompting import PromptTemplates
+from agents.strategies.analyzer_llm import LLMAnalyzer
+from agents.strategies.analyzer_offline import OfflineAnalyzer
+from agents.strategies.protocols import Analyzer, Researcher
+from agents.strategies.researcher_llm import LLMResearcher
+from agents.strategies.researcher_offline import OfflineResearcher
 
 Factory = Callable[[LLMClient | None, PromptTemplates, dict[str, Any]], object]
 

@@ -6,13 +6,15 @@ proposal)` applies and checks it — so a repair can never touch the harness eit
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from langchain_core.messages import HumanMessage
 
-from agents.base import Proposal
-from agents.llm import LLMClient
-from agents.llm_researcher import ask
-from agents.prompting import PromptTemplates, fence
-from agents.replies import EditProblem, ProposalError, parse_proposal
+from agents.models.client import LLMClient, ask
+from agents.models.errors import EditProblem, ProposalError
+from agents.models.prompting import PromptTemplates, fence
+from agents.models.replies import parse_proposal
+from agents.strategies.protocols import Proposal
 from tools.edits import EditError, apply_edits
 
 ROLE = "repair"
@@ -40,7 +42,7 @@ class LLMRepairer:
             raise ProposalError(f"repair reply unusable: {exc}") from None
         if proposal.mode == "diff":
             try:
-                apply_edits(program, proposal.edit)
+                proposal = replace(proposal, program=apply_edits(program, proposal.edit))
             except EditError as exc:
                 raise ProposalError(f"repair edit does not apply: {exc}") from None
         return proposal

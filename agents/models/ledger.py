@@ -16,11 +16,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
-
-from langchain_core.messages import BaseMessage
+from typing import TYPE_CHECKING, Any
 
 from knowledge.sqlite import connect
+
+if TYPE_CHECKING:
+    from langchain_core.messages import BaseMessage
 
 _TABLE = """
 CREATE TABLE IF NOT EXISTS llm_calls (

@@ -23,35 +23,12 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-from agents.ensemble import EnsembleBandit
-from agents.ledger import CallLedger, CallRecord, prompt_hash, serialize_messages
-from agents.llm_models import (
-    PROVIDERS,
-    LLMUnavailable,
-    ModelSpec,
-    make_chat_model,
-    parse_model_args,
-    probe,
-)
-
-__all__ = [
-    "PROVIDERS", "BudgetExceeded", "Completion", "LLMCallError", "LLMClient", "LLMUnavailable", "ModelSpec",
-    "ReplayMiss", "make_chat_model", "parse_model_args",
-]
+from agents.models.ensemble import EnsembleBandit
+from agents.models.errors import BudgetExceeded, LLMCallError, ProposalError, ReplayMiss
+from agents.models.ledger import CallLedger, CallRecord, prompt_hash, serialize_messages
+from agents.models.specs import ModelSpec, make_chat_model
 
 _KEYISH = re.compile(r"\b(sk|key|gsk|xai)-[A-Za-z0-9_\-*]{4,}")
-
-
-class BudgetExceeded(RuntimeError):
-    """The run's model budget (cost or tokens) is spent; raised before a call, never after paying for it."""
-
-
-class LLMCallError(RuntimeError):
-    """A model call failed (after its retries, or at once when retrying cannot help); one line saying why."""
-
-
-class ReplayMiss(LLMCallError):
-    """Replay found no recorded answer for a call: the run diverged from the recording."""
 
 
 @dataclass(frozen=True)
@@ -235,16 +212,6 @@ class LLMClient:
                 self._pins[candidate] = earlier or self.bandit.choose()
             return self._pins[candidate]
 
-    def check_reachable(self) -> None:
-        """Start-up probe of every model server (GET /models, 5 s); raises LLMUnavailable in one line."""
-        if self.replay_from is not None:
-            return
-        seen: set[tuple[str | None, str]] = set()
-        for spec in self.specs:
-            if (spec.endpoint, spec.key_env) not in seen:
-                seen.add((spec.endpoint, spec.key_env))
-                probe(spec)
-
     # -- internals ---------------------------------------------------------------------------------------------
 
     def check_budget(self) -> None:
@@ -342,3 +309,16 @@ class _Call:
     occurrence: int
     prompt: str
     candidate: str = ""
+
+def ask(client: LLMClient, role: str, messages: list[BaseMessage], key: str, candidate: str = "") -> Completion:
+    """One model call whose failure or truncation is a ProposalError (BudgetExceeded passes through)."""
+    try:
+        reply = client.complete(role, messages, key=key, candidate=candidate or None)
+    except LLMCallError as exc:
+        raise ProposalError(str(exc)) from None
+    if reply.truncated:
+        raise ProposalError(
+            f"the reply of {reply.model} was truncated at its token limit (finish_reason=length, "
+            f"{reply.output_tokens} tokens); raise max_tokens"
+        )
+    return reply

@@ -13,31 +13,23 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from agents.base import Analysis, Proposal
-from agents.reply_sections import (
+from agents.models.errors import EditProblem, ProposalError
+from agents.models.reply_sections import (
     FENCE,
     HEADING,
-    MARKER,
     PY_LANGS,
-    REPLACE,
-    SEARCH,
     Reply,
     as_text,
     clean,
     code_blocks,
     read_reply,
 )
-from tools.edits import EditError, SearchReplace, format_edits, parse_edits
+from agents.strategies.protocols import Analysis, Proposal
+from tools.edits import EVOLVE_MARKER, REPLACE_LINE, SEARCH_LINE, EditError, SearchReplace, format_edits, parse_edits
 
 MAX_NAME_CHARS = 120
 
 
-class ProposalError(ValueError):
-    """A model reply that cannot become a proposal; the message is one line saying why."""
-
-
-class EditProblem(ProposalError):
-    """The reply is a proposal whose edit is missing, malformed or does not apply: worth asking once more."""
 
 
 # --------------------------------------------------------------------------------------------- edits
@@ -46,18 +38,23 @@ class EditProblem(ProposalError):
 def _search_replace(text: str) -> str | None:
     """The SEARCH/REPLACE blocks of `text`, validated; None when there are none; EditProblem when malformed."""
     lines = text.replace("\r\n", "\n").split("\n")
-    first = next((i for i, line in enumerate(lines) if SEARCH.match(line)), None)
+    first = next((i for i, line in enumerate(lines) if SEARCH_LINE.match(line)), None)
     if first is None:
-        if any(REPLACE.match(line) for line in lines):
+        if any(REPLACE_LINE.match(line) for line in lines):
             raise EditProblem("a '>>>>>>> REPLACE' marker has no '<<<<<<< SEARCH' block before it")
         return None
-    last = max((i for i, line in enumerate(lines) if REPLACE.match(line)), default=len(lines) - 1)
+    last = max((i for i, line in enumerate(lines) if REPLACE_LINE.match(line)), default=len(lines) - 1)
     edit = "\n".join(lines[first : last + 1]) + "\n"
     try:
         parse_edits(edit)
     except EditError as exc:
         raise EditProblem(str(exc)) from None
     return edit
+
+
+def _edge(line: str) -> bool:
+    """A hunk's context line that may be trimmed: blank, or an EVOLVE-BLOCK marker (a SEARCH must not hold one)."""
+    return not line or bool(EVOLVE_MARKER.search(line))
 
 
 def _unified_diff(text: str) -> str | None:
@@ -70,9 +67,9 @@ def _unified_diff(text: str) -> str | None:
             search = [line[1:] for line in hunk if line[:1] in (" ", "-", "")]
             replace = [line[1:] for line in hunk if line[:1] in (" ", "+", "")]
             # context lines at a hunk's edges may be EVOLVE-BLOCK markers, which a SEARCH must not hold
-            while search and replace and search[0] == replace[0] and (MARKER.search(search[0]) or not search[0]):
+            while search and replace and search[0] == replace[0] and _edge(search[0]):
                 search, replace = search[1:], replace[1:]
-            while search and replace and search[-1] == replace[-1] and (MARKER.search(search[-1]) or not search[-1]):
+            while search and replace and search[-1] == replace[-1] and _edge(search[-1]):
                 search, replace = search[:-1], replace[:-1]
             blocks.append(SearchReplace("\n".join(search), "\n".join(replace)))
 
@@ -107,10 +104,10 @@ def _strip_fence(code: str) -> str:
 def _programs(reply: Reply) -> list[str]:
     """Candidate whole programs: a JSON or tag `program` field, else the python fenced blocks (longest first)."""
     given = as_text(reply.fields.get("program", ""))
-    if given.strip() and not any(SEARCH.match(line) for line in given.split("\n")):
+    if given.strip() and not any(SEARCH_LINE.match(line) for line in given.split("\n")):
         return [_strip_fence(given)]
     blocks = [code for lang, code in reply.blocks if lang in PY_LANGS and code.strip()]
-    blocks = [code for code in blocks if not any(SEARCH.match(line) for line in code.split("\n"))]
+    blocks = [code for code in blocks if not any(SEARCH_LINE.match(line) for line in code.split("\n"))]
     return sorted(blocks, key=len, reverse=True)
 
 
@@ -139,9 +136,9 @@ def _json_edits(value: Any) -> str | None:
 
 def _whole_program(code: str, parent: str | None) -> bool:
     """Whether a code block can stand for the whole program (rather than a fragment of it)."""
-    if MARKER.search(code):
+    if EVOLVE_MARKER.search(code):
         return True
-    return parent is not None and not MARKER.search(parent)
+    return parent is not None and not EVOLVE_MARKER.search(parent)
 
 
 def _edit(reply: Reply, mode: Literal["diff", "rewrite", "any"], parent: str | None) -> tuple[str, str]:

@@ -1,7 +1,7 @@
 """Reading a program for the offline researcher: editable lines, numeric literals, functions, statements.
 
 Why separate: these are pure readers of program text (tokenize/ast) with no randomness, shared by the mutation
-kinds in `agents.offline` and testable on their own.
+kinds in `agents.strategies.researcher_offline` and testable on their own.
 """
 
 from __future__ import annotations

@@ -14,8 +14,8 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from agents import program_scan as scan
-from agents.base import Proposal, ResearchContext
+from agents.strategies import researcher_offline_scan as scan
+from agents.strategies.protocols import Proposal, ResearchContext
 from knowledge.records import Node
 from tools.edits import EditError, SearchReplace, apply_edits, format_edits
 
@@ -218,7 +218,7 @@ def _materialize(program: str, mutation: _Mutation, must_compile: bool) -> Propo
         return None
     if result != expected or result == program or (must_compile and not scan.compiles(result)):
         return None
-    return Proposal(name=mutation.name, motivation=mutation.motivation, edit=text, mode="diff")
+    return Proposal(name=mutation.name, motivation=mutation.motivation, edit=text, mode="diff", program=result)
 
 
 def _unique_block(lines: list[str], edit: _LineEdit) -> SearchReplace:

@@ -1,0 +1,1 @@
+"""The model plumbing: specs and providers, the run's client, ensemble, ledger, prices, prompts and replies."""

@@ -1,0 +1,1 @@
+"""The strategies behind the nodes, by role: researcher, analyzer, repair and judge, offline and model side by side."""
