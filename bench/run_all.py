@@ -9,7 +9,7 @@ import os
 import platform
 from pathlib import Path
 
-from bench import bench_retrieval, bench_sampling, bench_sandbox
+from bench import bench_retrieval, bench_sampling, bench_sandbox, bench_startup
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 
@@ -24,6 +24,8 @@ def main() -> None:
         ("Sandbox overhead", "Median, p90 and min ms per trivial evaluation with bubblewrap namespaces and with "
          "process limits only, plus the bare process layer and one `run_candidate` (100 runs each).",
          bench_sandbox.run()),
+        ("Start-up", "Wall-clock ms of a fresh interpreter running each entry point in the repository root (10 runs "
+         "after a warm-up): what a user waits for before the CLI does anything.", bench_startup.run()),
     ]
     lines = ["# Benchmarks", "", f"Written by `make bench` on {os.cpu_count()} CPU cores ({platform.machine()}, "
              f"Python {platform.python_version()}). Timings in milliseconds unless stated.", ""]
