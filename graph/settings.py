@@ -19,8 +19,10 @@ from agents.models.pricing import parse_price_options
 from agents.models.specs import ModelSpec, parse_model_args, require_prices
 from graph.budget import Budget
 from graph.context import Context
+from knowledge.embeddings import make_embedder
 from knowledge.samplers.registry import make_sampler
 from tasks.spec import TaskSpec
+from tools.executors import check_executor
 from tools.jail import requested_backend
 
 
@@ -37,6 +39,7 @@ class Settings:
         eval_timeout_s: wall-clock limit of one evaluation.
         sandbox: the jail backend asked for (auto, bwrap or limits).
         needs_embedder: whether the run embeds text (cognition retrieval or the motivation-novelty check).
+        researcher, analyzer: the strategies that run ("auto" resolved: llm with a model, else offline).
     """
 
     steps: int
@@ -51,6 +54,8 @@ class Settings:
     eval_timeout_s: float = 60.0
     sandbox: str = "auto"
     needs_embedder: bool = True
+    researcher: str = "offline"
+    analyzer: str = "offline"
 
     def budget(self, max_steps: int | None = None, max_wall_s: float | None = None,
                target_score: float | None = None) -> Budget:
@@ -68,19 +73,29 @@ def resolve_settings(context: Context, task: TaskSpec, env: Mapping[str, str] | 
         params["objectives"] = [o.model_dump() for o in task.objectives]
     make_sampler(sampler, **params)  # an unknown sampler or parameter fails here, before the run starts
     replay = Path(context.replay_from) if context.replay_from else None
+    models = tuple(model_specs(context, task, env))
+    needs_embedder = context.cognition or context.novelty_threshold > 0
+    if needs_embedder:
+        make_embedder(context.embedder)  # an unknown spec fails here; a model loads only when first used
+    check_executor(context.executor)
+    from agents.strategies.registry import choose  # the strategies pull in the model stack: only when resolving
+
+    has_model = bool(models) or replay is not None
     return Settings(
         steps=task.steps,
         target_score=task.target_score,
         sampler=sampler,
         sampler_params=params,
-        models=tuple(model_specs(context, task, env)),
+        models=models,
         replay_from=replay,
         max_cost=context.max_cost or None,
         max_tokens=context.max_tokens or None,
         judge_weight=task.judge_weight if context.judge_weight is None else context.judge_weight,
         eval_timeout_s=context.eval_timeout_s or task.timeout_s,
         sandbox=requested_backend(context.sandbox, env),
-        needs_embedder=context.cognition or context.novelty_threshold > 0,
+        needs_embedder=needs_embedder,
+        researcher=choose("researcher", context.researcher, has_model),
+        analyzer=choose("analyzer", context.analyzer, has_model),
     )
 
 

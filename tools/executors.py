@@ -35,9 +35,12 @@ class LocalExecutor:
 EXECUTORS: dict[str, Callable[[str | None], Executor]] = {"local": LocalExecutor}
 
 
+def check_executor(name: str) -> None:
+    """A one-line ValueError when no executor has this name."""
+    if name not in EXECUTORS:
+        raise ValueError(f"unknown executor '{name}' (choose from: {', '.join(sorted(EXECUTORS))})")
+
+
 def make_executor(name: str, sandbox: str | None = None) -> Executor:
-    try:
-        factory = EXECUTORS[name]
-    except KeyError:
-        raise ValueError(f"unknown executor '{name}' (choose from: {', '.join(sorted(EXECUTORS))})") from None
-    return factory(sandbox)
+    check_executor(name)
+    return EXECUTORS[name](sandbox)

@@ -22,33 +22,33 @@ from agents.strategies.researcher_offline import OfflineResearcher
 Factory = Callable[[LLMClient | None, PromptTemplates, dict[str, Any]], object]
 
 
-def _needs_model(kind: str, build: Callable[[LLMClient, PromptTemplates, dict[str, Any]], object]) -> Factory:
-    def factory(client: LLMClient | None, templates: PromptTemplates, options: dict[str, Any]) -> object:
-        if client is None:
-            raise ValueError(f"the llm {kind} needs a model: pass --model (and --base-url for a local server)")
-        return build(client, templates, options)
-
-    return factory
-
-
 RESEARCHERS: dict[str, Factory] = {
     "offline": lambda client, templates, options: OfflineResearcher(**options),
-    "llm": _needs_model("researcher", lambda c, t, options: LLMResearcher(c, templates=t, **options)),
+    "llm": lambda client, templates, options: LLMResearcher(client, templates=templates, **options),
 }
 ANALYZERS: dict[str, Factory] = {
     "offline": lambda client, templates, options: OfflineAnalyzer(),
-    "llm": _needs_model("analyzer", lambda c, t, options: LLMAnalyzer(c, templates=t)),
+    "llm": lambda client, templates, options: LLMAnalyzer(client, templates=templates),
 }
+NEEDS_MODEL = frozenset({"llm"})  # strategies that cannot run without the run's model client
+
+
+def choose(kind: str, name: str, has_model: bool) -> str:
+    """The strategy `name` ("auto" included) stands for, given whether the run has a model; a one-line ValueError
+    when it is unknown or needs a model the run lacks (checked before a run starts)."""
+    table = RESEARCHERS if kind == "researcher" else ANALYZERS
+    if name == "auto":
+        name = "llm" if has_model else "offline"
+    if name not in table:
+        raise ValueError(f"unknown {kind} '{name}' (choose from: auto, {', '.join(sorted(table))})")
+    if name in NEEDS_MODEL and not has_model:
+        raise ValueError(f"the {name} {kind} needs a model: pass --model (and --base-url for a local server)")
+    return name
 
 
 def _make(kind: str, table: dict[str, Factory], name: str, client: LLMClient | None, templates: PromptTemplates,
           options: dict[str, Any]):
-    if name == "auto":
-        name = "llm" if client is not None else "offline"
-    try:
-        factory = table[name]
-    except KeyError:
-        raise ValueError(f"unknown {kind} '{name}' (choose from: auto, {', '.join(sorted(table))})") from None
+    factory = table[choose(kind, name, client is not None)]
     try:
         return factory(client, templates, options)
     except TypeError as exc:  # an option the strategy does not take

@@ -15,6 +15,8 @@ from tests.support.cli import asi
         (["run", "no_such_task"], "unknown task 'no_such_task'"),
         (["run", "circle_packing", "--steps", "0"], "--steps"),
         (["run", "circle_packing", "--sampler", "bogus"], "unknown sampler 'bogus'"),
+        (["run", "circle_packing", "--researcher", "llm"], "the llm researcher needs a model"),
+        (["run", "circle_packing", "--embedder", "bogus"], "unknown embedder 'bogus'"),
         (["status", "/nonexistent/run"], "not a run directory"),
         (["resume", "/nonexistent/run"], "not a run directory"),
         (["best", "/nonexistent/run"], "not a run directory"),
@@ -56,3 +58,11 @@ def test_tasks_lists_both_circle_packing_variants() -> None:
     proc = asi("tasks", timeout=60)
     assert proc.returncode == 0
     assert "circle_packing " in proc.stdout and "circle_packing_32" in proc.stdout
+
+
+def test_a_bad_setting_is_refused_before_anything_is_stored(tmp_path: Path, tiny_task: Path) -> None:
+    for bad in (["--executor", "ray"], ["--analyzer", "magic"], ["--sampler", "bogus"]):
+        proc = asi("run", str(tiny_task), "--run-dir", str(tmp_path / "run"), *bad, timeout=60)
+        assert proc.returncode == 2 and proc.stderr.startswith("error: "), proc.stderr
+        assert not (tmp_path / "run").exists()
+

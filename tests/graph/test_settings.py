@@ -25,6 +25,7 @@ def test_left_unset_a_setting_is_the_tasks(tmp_path: Path) -> None:
                                                                                                         0.25, 33)
     assert (settings.sampler, dict(settings.sampler_params)) == ("islands", {"islands": 3})
     assert (settings.models, settings.max_cost, settings.max_tokens, settings.sandbox) == ((), None, None, "auto")
+    assert (settings.researcher, settings.analyzer) == ("offline", "offline")  # auto without a model
     assert settings.budget() == Budget(7, None, -0.5)
     assert settings.budget(max_steps=2, max_wall_s=60, target_score=1.0) == Budget(2, 60, 1.0)
 
@@ -40,6 +41,7 @@ def test_the_context_wins_over_the_task_and_the_environment(tmp_path: Path) -> N
     assert (settings.sampler, dict(settings.sampler_params)) == ("greedy", {})  # the task's params are its sampler's
     assert [m.model for m in settings.models] == ["qwen"] and settings.models[0].priced
     assert (settings.max_cost, settings.max_tokens) == (1.5, 100)
+    assert (settings.researcher, settings.analyzer) == ("llm", "llm")  # auto with a model
 
 
 def test_the_environment_fills_what_neither_names(tmp_path: Path) -> None:
@@ -65,6 +67,10 @@ def test_pareto_gets_the_tasks_objectives(tmp_path: Path) -> None:
         (Context(sandbox="docker"), "unknown sandbox 'docker' (choose from: auto, bwrap, limits)"),
         (Context(models=("gpt-4o",)), "needs a provider prefix"),
         (Context(models=("qwen",), base_urls=("http://127.0.0.1:9/v1",), max_cost=1.0), "cannot be enforced"),
+        (Context(embedder="bogus"), "unknown embedder 'bogus'"),
+        (Context(researcher="llm"), "the llm researcher needs a model"),
+        (Context(analyzer="magic"), "unknown analyzer 'magic' (choose from: auto, llm, offline)"),
+        (Context(executor="ray"), "unknown executor 'ray' (choose from: local)"),
     ],
 )
 def test_a_bad_setting_is_one_line(tmp_path: Path, context: Context, message: str) -> None:
