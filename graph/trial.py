@@ -128,6 +128,7 @@ def build_trial(provider: ServiceProvider, extra_nodes: Sequence[ExtraNode] = ()
     g.add_node("analyzer", guarded(provider, make_analyzer_node(provider)))
     for extra in extra_nodes:
         g.add_node(extra.name, user_node(provider, extra))
+
     def chain(after: Position) -> list[str]:
         return [after, *(e.name for e in extra_nodes if e.after == after)]
 

@@ -24,7 +24,7 @@ from langchain_core.messages import BaseMessage
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from agents.models.ensemble import EnsembleBandit
-from agents.models.errors import BudgetExceeded, LLMCallError, ProposalError, ReplayMiss
+from agents.models.errors import BudgetExceeded, LLMCallError, ProposalError, ReplayMiss, one_line
 from agents.models.ledger import CallLedger, CallRecord, prompt_hash, serialize_messages
 from agents.models.specs import ModelSpec, make_chat_model
 
@@ -286,8 +286,7 @@ class LLMClient:
         line = " ".join(reason.split())
         for secret in self._secrets:
             line = line.replace(secret, "***")
-        line = _KEYISH.sub(lambda m: f"{m.group(1)}-***", line)
-        return line if len(line) <= 300 else line[:285] + " …(shortened)"
+        return one_line(_KEYISH.sub(lambda m: f"{m.group(1)}-***", line))
 
     def _known_secrets(self) -> tuple[str, ...]:
         values = {os.environ.get(s.key_env, "") for s in self.specs}
@@ -309,6 +308,7 @@ class _Call:
     occurrence: int
     prompt: str
     candidate: str = ""
+
 
 def ask(client: LLMClient, role: str, messages: list[BaseMessage], key: str, candidate: str = "") -> Completion:
     """One model call whose failure or truncation is a ProposalError (BudgetExceeded passes through)."""

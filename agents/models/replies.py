@@ -30,8 +30,6 @@ from tools.edits import EVOLVE_MARKER, REPLACE_LINE, SEARCH_LINE, EditError, Sea
 MAX_NAME_CHARS = 120
 
 
-
-
 # --------------------------------------------------------------------------------------------- edits
 
 

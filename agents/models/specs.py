@@ -48,7 +48,6 @@ PROVIDERS: dict[str, Provider] = {
 }
 
 
-
 @dataclass(frozen=True)
 class ModelSpec:
     """One model of the run's ensemble.

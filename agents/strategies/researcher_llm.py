@@ -25,8 +25,6 @@ Mode = Literal["diff", "rewrite", "crossover"]
 ROLE = "researcher"
 
 
-
-
 class LLMResearcher:
     """Researcher strategy backed by an `LLMClient`.
 

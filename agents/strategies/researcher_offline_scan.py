@@ -91,8 +91,6 @@ def kind(literal: str) -> str:
     return "float"
 
 
-
-
 def top_functions(program: str, regions: list[tuple[int, int]]) -> dict[str, tuple[int, int]]:
     """Top-level functions wholly inside one region: name -> [first, end) line indices, decorators in."""
     try:
