@@ -11,6 +11,8 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export RAY_AUTH_MODE := disabled
+# the tasks' real data sets (tiny-shakespeare, Davis, math): a sibling `shared/data` folder unless one is named
+export ASI_EVOLVE_DATA_DIR ?= $(wildcard $(abspath ../shared/data))
 
 .PHONY: install sandbox run test lint bench clean
 

@@ -1,8 +1,8 @@
 """Engineer node: builds the candidate from the proposal, checks it statically, and launches the experiment.
 
-Launching is a tool call (`run_program`) that LangGraph's tool node executes; the Engineer then reads the tool's
-result. A deterministic Engineer and a model-driven one therefore launch experiments the same way, and every
-launch is visible in Studio.
+Launching is a tool call (the task's launcher: `run_program`, `train_with_deepspeed`) that LangGraph's tool node
+executes; the Engineer then reads the tool's result. A deterministic Engineer and a model-driven one therefore
+launch experiments the same way, and every launch is visible in Studio.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from langgraph.runtime import Runtime
 from agents.models.errors import one_line
 from agents.strategies.protocols import Proposal
 from graph.context import Context
+from graph.launch_tools import launch_call
 from graph.services import ServiceProvider, Services
 from graph.state import TrialState, Verdict
 from tools.edits import EditError, apply_edits, check_harness
@@ -119,12 +120,11 @@ def prepare(services: Services, state: TrialState) -> dict:
 
 
 def launch(services: Services, key: str, program: str, attempt: int) -> AIMessage:
-    """Write the candidate to its node folder and ask the tool node to run it."""
+    """Write the candidate to its node folder and ask the tool node to run it with the task's launcher."""
     path = services.node_dir(key) / "program.py"
     path.write_text(program)
     call_id = f"run-{key}" + (f"-repair{attempt}" if attempt else "")
-    call = {"name": "run_program", "args": {"program_path": str(path)}, "id": call_id}
-    return AIMessage(content="", tool_calls=[call])
+    return AIMessage(content="", tool_calls=[launch_call(services.task, path, call_id)])
 
 
 def try_repair(services: Services, state: TrialState, result: EvalResult) -> dict | None:

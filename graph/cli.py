@@ -19,6 +19,7 @@ from typing import Annotated, Any
 import typer
 from dotenv import load_dotenv
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -27,6 +28,7 @@ from agents.models.specs import probe_all
 from graph.budget import INITIAL_INVALID, Budget
 from graph.cli_options import budget_options, context_options, given_values, parameter
 from graph.context import Context
+from graph.experiment_cli import evaluate, verify
 from graph.knowledge_cli import app as knowledge_app
 from graph.runner import (
     RunError,
@@ -42,7 +44,7 @@ from graph.settings import Settings, resolve_settings
 from knowledge.database import DatabaseError, SQLiteDatabase
 from tasks.registry import builtin_tasks, load_task
 from tasks.spec import TaskError
-from tools.executors import LocalExecutor
+from tools.deepspeed_launch import LaunchError
 from tools.jail import requested_backend
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -50,7 +52,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 app.add_typer(knowledge_app, name="knowledge")
 out = Console(markup=False, highlight=False, soft_wrap=True)
 err = Console(stderr=True)
-USER_ERRORS = (TaskError, RunError, DatabaseError, ValueError, FileNotFoundError, LLMUnavailable)
+USER_ERRORS = (TaskError, RunError, DatabaseError, ValueError, FileNotFoundError, LLMUnavailable, LaunchError)
 
 
 class UsageProblem(ValueError):
@@ -66,16 +68,17 @@ def _fmt(score: float | None) -> str:
 
 
 class LoopProgress:
-    """A rich progress bar fed by the graph's tally updates: step, best, last score, failures."""
+    """A rich progress bar fed by the graph's tally updates (step, best, last score, failures) and, for tasks that
+    train, by the training progress the launcher streams (node, step, loss, tokens/s)."""
 
     def __init__(self, run_dir: Path, total: int) -> None:
         self.db_path = Path(run_dir) / "run.db"
         self.progress = Progress(
             TextColumn("[bold]step"), MofNCompleteColumn(), BarColumn(),
             TextColumn("best {task.fields[best]}  last {task.fields[last]}  failures {task.fields[failures]}"),
-            TimeElapsedColumn(), console=err, transient=False,
+            TimeElapsedColumn(), TextColumn("{task.fields[training]}"), console=err, transient=False,
         )
-        self.task_id = self.progress.add_task("loop", total=total, best="-", last="-", failures=0)
+        self.task_id = self.progress.add_task("loop", total=total, best="-", last="-", failures=0, training="")
 
     def __enter__(self) -> LoopProgress:
         self.progress.start()
@@ -92,6 +95,17 @@ class LoopProgress:
             last=f"{_fmt(last.score)} ({last.status})" if last else "-",
             failures=sum(v for k, v in counts.items() if k != "ok"),
         )
+
+    def training(self, event: dict[str, Any]) -> None:
+        parts = [f"train {event.get('node', '')}", str(event.get("phase", ""))]
+        if "step" in event:
+            parts.append(f"{event['step']}/{event['steps']}" if "steps" in event else str(event["step"]))
+        if "loss" in event:
+            parts.append(f"loss {event['loss']:.4g}")
+        if "tokens_per_s" in event:
+            parts.append(f"{event['tokens_per_s']:,.0f} tok/s")
+        # the phase is the training script's text: shown as text, never read as rich markup
+        self.progress.update(self.task_id, training=escape("  ".join(p for p in parts if p)))
 
 
 def _finish(state: dict[str, Any], run_dir: Path) -> None:
@@ -119,11 +133,11 @@ def run(**values: Any) -> None:
     if replay is not None:
         requested_backend(given.get("sandbox"))  # a bad value is refused even where the recorded run's is used
         context, budget = replay_context(replay, task, given.get("run_dir"), budget_given.get("max_steps"))
-        settings = resolve_settings(context, load_task(context.task))
+        settings = resolve_settings(context, load_task(context.task, context.config or None, context.params))
     else:
         if task is None:
             fail("missing argument TASK (a built-in task name or a task folder)")
-        spec = load_task(task)
+        spec = load_task(task, given.get("config") or None, tuple(given.get("params") or ()))
         run_dir = given.pop("run_dir", None) or str(default_run_dir(spec.name))
         context = Context(task=str(spec.root) if Path(task).exists() else task, run_dir=run_dir, **given)
         settings = resolve_settings(context, spec)
@@ -132,7 +146,7 @@ def run(**values: Any) -> None:
     ensure_new_run_dir(run_dir)
     announce_models(context, settings)
     with LoopProgress(run_dir, budget.max_steps) as progress:
-        state = start_run(context, budget, listener=progress)
+        state = start_run(context, budget, listener=progress, on_training=progress.training)
     _finish(state, run_dir)
 
 
@@ -184,7 +198,7 @@ def resume(
     _, budget = load_run_config(run_dir)
     total = budget.max_steps if steps is None else stored_steps(run_dir) + steps
     with LoopProgress(run_dir, total) as progress:
-        state = resume_run(run_dir, steps, listener=progress)
+        state = resume_run(run_dir, steps, listener=progress, on_training=progress.training)
     _finish(state, run_dir)
 
 
@@ -207,42 +221,46 @@ def status(
     table.add_row("counts", ", ".join(f"{k} {v}" for k, v in sorted(info["counts"].items())))
     if info.get("reference_score") is not None:
         table.add_row("reference", f"{info['reference_score']} ({info['reference_label']})")
+    for record in info.get("verified", []):
+        table.add_row("verified", f"node {record['node_id']} (score {_fmt(record['exploration_score'])}): "
+                      + _verified_text(record))
     for warning in info.get("sandbox_warnings", []):
         table.add_row("warning", f"sandbox: {warning}")
     out.print(table)
 
 
 @app.command()
-def best(run_dir: Annotated[Path, typer.Argument(help="Run directory.")]) -> None:
-    """Print the best program of a run."""
-    run_status(run_dir)  # validates the run directory
-    node = SQLiteDatabase(Path(run_dir) / "run.db").best()
+def best(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory.")],
+    verified: Annotated[bool, typer.Option("--verified", help="The best by verified score (see verify).")] = False,
+) -> None:
+    """Print the best program of a run (its scores, exploration and verified, on stderr)."""
+    info = run_status(run_dir)  # validates the run directory
+    db = SQLiteDatabase(Path(run_dir) / "run.db")
+    checked = {v["node_id"]: v for v in info.get("verified", [])}
+    if verified:
+        ranked = sorted((v for v in checked.values() if v["score"] is not None), key=lambda v: -v["score"])
+        if not ranked:
+            fail(f"no verified node in {run_dir} yet (run 'asi-evolve verify {run_dir}')")
+        node = db.get(ranked[0]["node_id"])
+    else:
+        node = db.best()
     if node is None:
         fail(f"no valid node in {run_dir} yet")
+    err.print(f"node {node.id}: score {_fmt(node.score)}" + (f", {_verified_text(checked[node.id])}"
+                                                              if node.id in checked else ""))
     sys.stdout.write(node.program)
 
 
-@app.command("eval")
-def evaluate(
-    task: Annotated[str, typer.Argument(help="Built-in task name or task folder path.")],
-    program: Annotated[Path, typer.Argument(help="Program file to evaluate.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-) -> None:
-    """Evaluate one program file in the sandbox and print its metrics."""
-    spec = load_task(task)
-    if not program.is_file():
-        fail(f"program file not found: {program}")
-    result = LocalExecutor().run(spec, program, None, None)
-    if as_json:
-        sys.stdout.write(result.to_json() + "\n")
-    else:
-        out.print(f"status {result.status}  score {_fmt(result.score)}  ({result.duration_s:.2f} s)")
-        if result.error:
-            out.print(f"error: {result.error}")
-        for key, value in sorted(result.metrics.items()):
-            out.print(f"  {key}: {value}")
-    if result.status != "ok":
-        raise typer.Exit(1)
+def _verified_text(record: dict[str, Any]) -> str:
+    where = f"config {record['config']}" if record["config"] else "the run's config"
+    if record["score"] is None:
+        return f"verification {record['status']} ({where}): {record['error']}"
+    return f"verified {_fmt(record['score'])} ± {record['score_std']:.3g} over {record['seeds']} seeds ({where})"
+
+
+app.command("eval")(evaluate)
+app.command()(verify)
 
 
 @app.command()

@@ -29,6 +29,10 @@ class Context:
     """Configuration of one run. Services (database, strategies, executor) are opened from it per run."""
 
     task: str = setting("circle_packing", "Built-in task name or path of a task folder.", cli=None)
+    config: str = setting("", "Task variant from task.yaml's configs, e.g. cpu or gpu (empty: the task's default).")
+    params: tuple[str, ...] = setting((), "Task parameter 'KEY=VALUE' over task.yaml's params, after --config "
+                                      "(dotted keys for nested ones, the value read as YAML), repeatable.",
+                                      cli="--param")
     run_dir: str = setting("runs/studio", "Directory holding the run's database, node files and checkpoints.",
                            cli_default="runs/<task>-<time>")
     seed: int = setting(0, "Seed of every sampler and the offline researcher.")
@@ -82,7 +86,8 @@ class Context:
             return value
         known = {f.name for f in fields(cls)}
         data = {k: v for k, v in (value or {}).items() if k in known}
-        for key in ("models", "base_urls", "prices"):  # JSON lists become tuples: the context must stay hashable
+        # JSON lists become tuples: the context must stay hashable
+        for key in ("models", "base_urls", "prices", "params"):
             if isinstance(data.get(key), list | str):
                 data[key] = (data[key],) if isinstance(data[key], str) else tuple(data[key])
         # earlier versions wrote "the task's" as -1 (judge weight) and 0 (evaluation timeout)

@@ -19,6 +19,7 @@ from graph.budget import Budget
 from graph.context import Context
 from graph.trial_order import INITIAL_KEY
 from knowledge.database import SQLiteDatabase
+from knowledge.verifications import VerificationStore
 from tasks.registry import load_task
 
 if TYPE_CHECKING:
@@ -55,12 +56,16 @@ def _recursion_limit(max_steps: int) -> int:
 
 
 def _drive(graph, payload, context: Context, max_steps: int, listener: Listener | None,
-           interrupt_after: list[str] | None = None) -> dict[str, Any]:
+           interrupt_after: list[str] | None = None, on_training: Listener | None = None) -> dict[str, Any]:
+    """Stream the run: the loop's tallies go to `listener`, training progress a launcher streams from inside a
+    trial (LangGraph's custom stream) to `on_training`."""
     config = _thread_config(_recursion_limit(max_steps))
-    for chunk in graph.stream(payload, config, context=context, stream_mode="updates", durability="sync",
-                              interrupt_after=interrupt_after):
-        if listener and isinstance(chunk, dict) and "tally" in chunk:
+    for namespace, mode, chunk in graph.stream(payload, config, context=context, stream_mode=["updates", "custom"],
+                                               subgraphs=True, durability="sync", interrupt_after=interrupt_after):
+        if mode == "updates" and not namespace and listener and isinstance(chunk, dict) and "tally" in chunk:
             listener(chunk["tally"])
+        elif mode == "custom" and on_training and isinstance(chunk, dict) and isinstance(chunk.get("training"), dict):
+            on_training(chunk["training"])
     return graph.get_state(config).values
 
 
@@ -80,7 +85,7 @@ def ensure_new_run_dir(run_dir: Path) -> None:
 
 
 def start_run(context: Context, budget: Budget, *, builder: StateGraph | None = None,
-              listener: Listener | None = None) -> dict[str, Any]:
+              listener: Listener | None = None, on_training: Listener | None = None) -> dict[str, Any]:
     """Start a new run in `context.run_dir` and drive it until its budget is spent; returns the final state."""
     run_dir = Path(context.run_dir)
     ensure_new_run_dir(run_dir)
@@ -89,7 +94,7 @@ def start_run(context: Context, budget: Budget, *, builder: StateGraph | None = 
               "max_wall_s": budget.max_wall_s, "target_score": budget.target_score}}
     (run_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True))
     graph = _compile(run_dir, builder)
-    return _drive(graph, budget.as_input(), context, budget.max_steps, listener)
+    return _drive(graph, budget.as_input(), context, budget.max_steps, listener, on_training=on_training)
 
 
 def load_run_config(run_dir: Path) -> tuple[Context, Budget]:
@@ -104,7 +109,7 @@ def load_run_config(run_dir: Path) -> tuple[Context, Budget]:
 
 
 def resume_run(run_dir: Path, extra_steps: int | None = None, *, builder: StateGraph | None = None,
-               listener: Listener | None = None) -> dict[str, Any]:
+               listener: Listener | None = None, on_training: Listener | None = None) -> dict[str, Any]:
     """Continue the run's thread after a crash or a finished budget.
 
     Without `extra_steps` the run finishes its budget (what a crash interrupted). With it, the run goes on for
@@ -118,18 +123,20 @@ def resume_run(run_dir: Path, extra_steps: int | None = None, *, builder: StateG
     snapshot = graph.get_state(config)
     if extra_steps is None:
         if not snapshot.values:  # crashed before the first checkpoint: start the thread afresh
-            return _drive(graph, budget.as_input(), context, budget.max_steps, listener)
+            return _drive(graph, budget.as_input(), context, budget.max_steps, listener, on_training=on_training)
         if snapshot.next:
-            return _drive(graph, None, context, snapshot.values.get("max_steps", budget.max_steps), listener)
+            steps = snapshot.values.get("max_steps", budget.max_steps)
+            return _drive(graph, None, context, steps, listener, on_training=on_training)
         return snapshot.values
     target = stored_steps(run_dir) + extra_steps
     if not snapshot.values:
-        return _drive(graph, replace(budget, max_steps=target).as_input(), context, target, listener)
+        return _drive(graph, replace(budget, max_steps=target).as_input(), context, target, listener,
+                      on_training=on_training)
     if snapshot.next:  # finish the interrupted generation up to its tally, then re-budget
-        _drive(graph, None, context, target, listener, interrupt_after=["tally"])
+        _drive(graph, None, context, target, listener, interrupt_after=["tally"], on_training=on_training)
     more = {"max_steps": target, "max_wall_s": budget.max_wall_s, "started_at": time.time(), "stop_reason": None}
     graph.update_state(config, more, as_node="tally")  # the router sees the new budget and goes on
-    return _drive(graph, None, context, target, listener)
+    return _drive(graph, None, context, target, listener, on_training=on_training)
 
 
 def run_status(run_dir: Path) -> dict[str, Any]:
@@ -160,13 +167,17 @@ def run_status(run_dir: Path) -> dict[str, Any]:
             status["sandbox_warnings"] = list(recorded.get("warnings", []))
         except ValueError:
             status["sandbox"] = "unreadable sandbox.json"
+    verified = VerificationStore(run_dir / "run.db").latest()
+    if verified:
+        status["verified"] = [{**v.__dict__, "exploration_score": getattr(db.get(v.node_id), "score", None)}
+                              for v in sorted(verified.values(), key=lambda v: (v.score is None, -(v.score or 0)))]
     calls = CallLedger(run_dir / "run.db").rows()
     if calls:
         status["model_calls"] = len(calls)
         status["model_tokens"] = sum(c.input_tokens + c.output_tokens for c in calls)
         status["model_cost"] = sum(c.cost for c in calls)
     try:
-        task = load_task(context.task)
+        task = load_task(context.task, context.config or None, context.params)
         status["reference_score"] = task.reference_score
         status["reference_label"] = task.reference_label
     except ValueError:

@@ -78,6 +78,9 @@ def resolve_settings(context: Context, task: TaskSpec, env: Mapping[str, str] | 
     if needs_embedder:
         make_embedder(context.embedder)  # an unknown spec fails here; a model loads only when first used
     check_executor(context.executor)
+    from graph.launch_tools import check_launcher
+
+    check_launcher(task)
     from agents.strategies.registry import choose  # the strategies pull in the model stack: only when resolving
 
     has_model = bool(models) or replay is not None

@@ -1,9 +1,7 @@
 """The trial subgraph: Researcher -> Engineer <-> launch (tool node) -> Analyzer, with room for user nodes.
 
-The launch tools are LangChain tools executed by LangGraph's tool node, so every launch shows in Studio with its
-arguments. `run_program` evaluates a program file of the run's task in the sandbox and answers with the
-`EvalResult` as JSON; services come from the graph's provider through the tool runtime's context, so the tool's
-arguments stay plain JSON.
+The launch tools (`graph.launch_tools`: `run_program`, `train_with_deepspeed`, ...) are LangChain tools executed
+by LangGraph's tool node, so every launch shows in Studio with its arguments.
 
 The Engineer sends a proposal back to the Researcher when it repeats an existing node (novelty check), at most
 `novelty_retries` times per trial.
@@ -21,13 +19,11 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
-from langchain_core.tools import BaseTool, tool
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
-from langgraph.prebuilt import ToolNode, ToolRuntime
+from langgraph.prebuilt import ToolNode
 from langgraph.runtime import Runtime
 
 from agents.analyzer import make_analyzer_node
@@ -35,9 +31,9 @@ from agents.engineer import make_engineer_node, pending_launch, sent_back
 from agents.models.errors import one_line
 from agents.researcher import make_researcher_node
 from graph.context import Context
+from graph.launch_tools import make_launch_tools
 from graph.services import ServiceProvider
 from graph.state import TRIAL_DEFAULTS, TrialInput, TrialOutput, TrialState, Verdict
-from tools.results import EvalResult
 
 Position = Literal["researcher", "engineer", "analyzer"]
 CORE_NODES = ("researcher", "engineer", "launch", "analyzer")
@@ -53,25 +49,6 @@ class ExtraNode:
     name: str
     fn: Callable
     after: Position = "researcher"
-
-
-def make_launch_tools(provider: ServiceProvider) -> list[BaseTool]:
-    """The experiment launchers the Engineer's tool calls name."""
-
-    @tool
-    def run_program(program_path: str, runtime: ToolRuntime[Context]) -> str:
-        """Evaluate the program file at `program_path` with the run's task evaluator in a sandbox.
-
-        Returns the evaluation result as JSON: status, score (combined_score), metrics, error, output tails.
-        """
-        services = provider(runtime.context)
-        path = Path(program_path)
-        if not path.is_file():
-            return EvalResult("failed", None, error=f"program file not found: {program_path}").to_json()
-        result = services.executor.run(services.task, path, None, services.settings.eval_timeout_s)
-        return result.to_json()
-
-    return [run_program]
 
 
 def guarded(provider: ServiceProvider, fn: Callable) -> Callable:

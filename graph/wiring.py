@@ -38,7 +38,7 @@ log = logging.getLogger("asi_evolve")
 
 def open_services(context: Context) -> Services:
     """Open the services of the run described by `context` (creates the run directory if needed)."""
-    task = load_task(context.task)
+    task = load_task(context.task, context.config or None, context.params)
     settings = resolve_settings(context, task)
     run_dir = Path(context.run_dir).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)

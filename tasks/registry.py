@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tasks.foreign import SHAPES, infer_task
-from tasks.spec import TaskError, TaskSpec, load_task_dir, task_from_mapping
+from tasks.spec import TaskError, TaskSpec, load_task_dir, task_from_mapping, with_config, with_params
 
 BUILTIN_DIR: Path = Path(__file__).parent
 
@@ -19,18 +19,20 @@ def builtin_tasks() -> list[str]:
     return sorted(p.name for p in BUILTIN_DIR.iterdir() if (p / "task.yaml").is_file())
 
 
-def load_task(name_or_path: str | Path) -> TaskSpec:
-    """Load a built-in task by name, or a task folder by path (absolute or relative to the working directory).
+def load_task(name_or_path: str | Path, config: str | None = None, params: tuple[str, ...] = ()) -> TaskSpec:
+    """Load a built-in task by name, or a task folder by path (absolute or relative to the working directory),
+    with its variant `config` applied (None: the task's default variant, if it names one), then the
+    `KEY=VALUE` overrides of its params.
 
-    Raises `TaskError` (one line) for an unknown name or an invalid folder.
+    Raises `TaskError` (one line) for an unknown name, an invalid folder or an unknown variant.
     """
     text = str(name_or_path)
     builtin = builtin_tasks()
     if isinstance(name_or_path, str) and text in builtin:
-        return load_task_dir(BUILTIN_DIR / text)
+        return with_params(with_config(load_task_dir(BUILTIN_DIR / text), config), params)
     path = Path(name_or_path).expanduser()
     if isinstance(name_or_path, Path) or path.exists() or _looks_like_path(text):
-        return load_folder(path)
+        return with_params(with_config(load_folder(path), config), params)
     raise TaskError(f"unknown task {text!r} (built-in: {', '.join(builtin)}; or give a task folder path)")
 
 

@@ -74,6 +74,15 @@ class TaskSpec(BaseModel):
         target_score: stop once a node reaches it.
         reference_score / reference_label: a known result to show next to ours (e.g. the best known packing).
         knowledge_dir: notes of human prior knowledge for this task.
+        launcher: how the Engineer runs an experiment: `run_program` (the evaluator in the sandbox) or
+            `deepspeed` (the evaluator trains the candidate with `tools.deepspeed_launch`; needs `isolation:
+            split`). `launcher: {name: deepspeed, ...}` is shorthand for the name plus `launcher_options`.
+        launcher_options: the launcher's settings, e.g. {num_gpus: auto, zero_stage: 2} for deepspeed.
+        configs: named variants of the task ({cpu: {...}, gpu: {...}}), each overriding fields (params and
+            launcher_options are merged key by key, nested mappings too); chosen with `--config`.
+        config: the variant used when none is asked for; after loading, the variant that was applied.
+        verify_config: the variant `asi-evolve verify` re-evaluates the best nodes under (None: the run's own,
+            with more seeds).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -112,6 +121,22 @@ class TaskSpec(BaseModel):
     reference_score: float | None = None
     reference_label: str = ""
     knowledge_dir: Path | None = None
+    launcher: str = Field(default="run_program", min_length=1)
+    launcher_options: dict[str, Any] = Field(default_factory=dict)
+    configs: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    config: str | None = None
+    verify_config: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _launcher_mapping(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("launcher"), dict):
+            options = dict(data["launcher"])
+            name = options.pop("name", None)
+            if not isinstance(name, str):
+                raise ValueError("a launcher mapping needs a 'name' (e.g. {name: deepspeed, num_gpus: auto})")
+            data = {**data, "launcher": name, "launcher_options": {**options, **data.get("launcher_options", {})}}
+        return data
 
     @model_validator(mode="before")
     @classmethod
@@ -132,10 +157,89 @@ class TaskSpec(BaseModel):
             raise ValueError(f"evaluator not found: {self.evaluator}")
         if self.isolation == "split" and self.evaluator is None:
             raise ValueError("'isolation: split' needs a Python evaluator that runs its candidate in the jail")
+        if self.launcher == "deepspeed" and self.isolation != "split":
+            raise ValueError("'launcher: deepspeed' needs 'isolation: split' (the trusted evaluator launches the "
+                             "training in the jail)")
+        unknown = {key for variant in self.configs.values() for key in variant} & _NOT_CONFIGURABLE
+        if unknown:
+            raise ValueError(f"configs may not set {', '.join(sorted(unknown))}")
+        for key in ("config", "verify_config"):
+            value = getattr(self, key)
+            if value is not None and value not in self.configs:
+                raise ValueError(f"{key} '{value}' is not among configs ({', '.join(self.configs) or 'none'})")
         return self
 
 
+_NOT_CONFIGURABLE = {"name", "root", "configs", "config", "folder_format"}
+_MERGED = ("params", "launcher_options")
+
+
 _PATH_KEYS = ("initial_program", "evaluator", "knowledge_dir")
+
+
+def with_config(task: TaskSpec, name: str | None) -> TaskSpec:
+    """The task with the variant `name` applied (None: the task's default `config`, if any).
+
+    Applied to the task as loaded (its `config` names the default, not one already applied); `TaskError` in one
+    line for an unknown variant or one whose values do not validate."""
+    chosen = name or task.config
+    if not chosen:
+        return task
+    if chosen not in task.configs:
+        known = ", ".join(sorted(task.configs)) or "none"
+        raise TaskError(f"task {task.name} has no config '{chosen}' (choose from: {known})")
+    data = task.model_dump()
+    for key, value in task.configs[chosen].items():
+        if key == "launcher" and isinstance(value, dict):  # the shorthand: its options over the base's
+            options = dict(value)
+            data["launcher"] = options.pop("name", None)
+            data["launcher_options"] = _merged(data["launcher_options"], options)
+        elif key in _MERGED and isinstance(value, dict):
+            data[key] = _merged(data[key], value)
+        elif key in _PATH_KEYS and value is not None:
+            data[key] = (task.root / str(value)).resolve()
+        else:
+            data[key] = value
+    data["config"] = chosen
+    return _validated(data, f"{task.name} config '{chosen}'")
+
+
+def with_params(task: TaskSpec, overrides: tuple[str, ...] | list[str]) -> TaskSpec:
+    """The task with `KEY=VALUE` overrides of its `params` (dotted keys reach nested mappings; the value is read
+    as YAML, so `steps=300` is a number), applied after its variant; `TaskError` in one line for a malformed one
+    or a key the task does not have."""
+    if not overrides:
+        return task
+    params = task.model_dump()["params"]
+    for item in overrides:
+        key, sep, text = str(item).partition("=")
+        path = [part.strip() for part in key.split(".")]
+        if not sep or not all(path):
+            raise TaskError(f"--param wants KEY=VALUE (dotted keys for nested params), not {item!r}")
+        level: Any = params
+        for depth, part in enumerate(path):  # a typo must not pass as a new parameter nobody reads
+            if not isinstance(level, dict) or part not in level:
+                known = ", ".join(sorted(level)) if isinstance(level, dict) else "none: not a mapping"
+                where = ".".join(path[:depth]) or "params"
+                raise TaskError(f"--param {key}: {task.name} has no parameter {part!r} in {where} (known: {known})")
+            level = level[part]
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            value = text
+        over: dict[str, Any] = {path[-1]: value}
+        for part in reversed(path[:-1]):
+            over = {part: over}
+        params = _merged(params, over)
+    return _validated({**task.model_dump(), "params": params}, f"{task.name} with --param")
+
+
+def _merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """`over` on top of `base`, nested mappings merged key by key (a variant names only what it changes)."""
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
 
 
 def read_yaml_mapping(path: Path) -> dict[str, Any]:
@@ -173,10 +277,14 @@ def task_from_mapping(folder: Path, raw: dict[str, Any], origin: Path) -> TaskSp
         if data.get(key) is not None:
             data[key] = (folder / str(data[key])).resolve()
     data["root"] = folder
+    return _validated(data, str(origin))
+
+
+def _validated(data: dict[str, Any], origin: str) -> TaskSpec:
+    """The `TaskSpec` of `data`, or `TaskError` naming `origin`, the field and what is wrong with it."""
     try:
         return TaskSpec(**data)
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "task"
-        msg = err["msg"].removeprefix("Value error, ")
-        raise TaskError(f"{origin}: {where}: {msg}") from None
+        raise TaskError(f"{origin}: {where}: {err['msg'].removeprefix('Value error, ')}") from None

@@ -17,15 +17,17 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from tasks.spec import TaskSpec
 from tools.child_env import python_argv, scrubbed_env
+from tools.deepspeed_launch import LAUNCH_ENV, DeepSpeedOptions, Progress, ensure_extensions, parse_progress
 from tools.eval_child import RESULT_FD_ENV, jsonable
 from tools.jail import JAIL_ENV, Jail, JailSupport, policy_env, probe_support
-from tools.process_io import ResultChannel
+from tools.process_io import LineSplitter, ResultChannel
 from tools.results import EvalResult
 from tools.sandbox import Limits, SandboxResult, run_sandboxed
 
@@ -34,6 +36,7 @@ PROGRAM_NAME = "program.py"
 SHELL_RESULTS = "results.json"
 _CHILD_IN_JAIL = ".asi-evolve/eval_child.py"
 _MAX_DEPTH = 16
+SEED_ENV = "ASI_EVOLVE_SEED"
 
 
 def defined_functions(evaluator: Path) -> set[str]:
@@ -86,10 +89,15 @@ def jail_limits(task: TaskSpec, timeout_s: float) -> Limits:
 
 def evaluate_program(
     task: TaskSpec, program_path: Path, *, work_dir: Path | None = None, timeout_s: float | None = None,
-    support: JailSupport | None = None,
+    support: JailSupport | None = None, launch: Mapping[str, Any] | None = None, on_progress: Progress | None = None,
+    seed: int = 0,
 ) -> EvalResult:
     """Evaluate `program_path` with the task's evaluator under the task's limits, in the jail `support` describes
     (probed here when not given).
+
+    `launch` overrides the task's `launcher_options` (the launch tool's arguments); `on_progress` receives the
+    training progress a launcher reports while the evaluation runs; `seed` reaches the evaluator as
+    `$ASI_EVOLVE_SEED` (verification runs several).
 
     `timeout_s` (or the task's) bounds the whole stage-1/stage-2 cascade. A temporary work dir is removed
     afterwards; one given by the caller is kept (with the `program.py` the evaluation was handed in it).
@@ -105,8 +113,10 @@ def evaluate_program(
         budget = timeout_s or task.timeout_s
         jail = Jail(support or probe_support(), jail_limits(task, budget))
         if task.evaluator_command is not None:
-            return _run_shell(task, copy, work, budget, jail)
-        return _run_cascade(task, copy, work, budget, jail)
+            return _run_shell(task, copy, work, budget, jail, seed)
+        # before the clock: a launcher's one-time build is not the candidate's time
+        extra = {**_launcher_env(task, launch), SEED_ENV: str(seed)}
+        return _run_cascade(task, copy, work, budget, jail, extra, on_progress)
     finally:
         _restore(program_path, original)
         if own_dir:
@@ -127,8 +137,38 @@ def _restore(path: Path, original: bytes) -> None:
         pass
 
 
+def _launcher_env(task: TaskSpec, launch: Mapping[str, Any] | None) -> dict[str, str]:
+    """What a trusted evaluator needs to launch its training: the resolved launcher options; the DeepSpeed op
+    cache is built here, by trusted code, the first time this machine needs it."""
+    if task.launcher != "deepspeed":
+        return {}
+    options = DeepSpeedOptions.resolve({**task.launcher_options, **(launch or {})})
+    ensure_extensions(options)
+    return {LAUNCH_ENV: options.to_json()}
+
+
+def _progress_reader(on_progress: Progress | None):
+    if on_progress is None:
+        return None
+
+    def line(text: str) -> None:
+        event = parse_progress(text)
+        if event is not None:
+            on_progress(event)
+
+    return LineSplitter(line)
+
+
+def task_cache_dir(task: TaskSpec) -> Path:
+    """Where a trusted evaluator keeps what it computes once per machine (a warm start, a baseline's score)."""
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return root / "asi-evolve" / "tasks" / task.name
+
+
 def _task_env(task: TaskSpec, **extra: str) -> dict[str, str]:
     values = {"ASI_EVOLVE_TASK_PARAMS": json.dumps(task.params), **extra}
+    if task.isolation == "split":  # trusted: may keep results across evaluations (never shown to a candidate)
+        values["ASI_EVOLVE_CACHE_DIR"] = str(task_cache_dir(task))
     data_dir = os.environ.get("ASI_EVOLVE_DATA_DIR", "")
     if data_dir:
         values["ASI_EVOLVE_DATA_DIR"] = data_dir
@@ -154,23 +194,25 @@ def _stage_dir(work: Path, name: str) -> Path:
 
 
 def _run_stage(task: TaskSpec, program: Path, work: Path, function: str, remaining: float,
-               jail: Jail) -> SandboxResult:
+               jail: Jail, extra: Mapping[str, str], on_progress: Progress | None) -> SandboxResult:
     assert task.evaluator is not None
     evaluator = str(task.evaluator.resolve())
     if task.isolation == "split":  # trusted evaluator outside, candidate jailed by it
         channel = ResultChannel()
         policy = policy_env(jail.support, replace(jail.limits, timeout_s=remaining))
-        env = scrubbed_env(_task_env(task, **{JAIL_ENV: policy, RESULT_FD_ENV: str(channel.fd)}))
+        env = scrubbed_env(_task_env(task, **{JAIL_ENV: policy, RESULT_FD_ENV: str(channel.fd), **extra}))
         own = Limits(timeout_s=remaining, memory_mb=2 * task.memory_mb, max_processes=2 * task.max_processes,
-                     cpus=None, disk_mb=None)  # the evaluator's group holds its candidate's group too
+                     cpus=None, disk_mb=None,  # the evaluator's group holds its candidate's group too
+                     cpu_s=math.ceil(remaining * max(1.0, task.cpus or 1.0)) + 10)  # above its candidate's
         argv = python_argv(EVAL_CHILD, evaluator, str(program), function)
-        return run_sandboxed(argv, cwd=work, limits=own, env=env, channel=channel)
+        return run_sandboxed(argv, cwd=work, limits=own, env=env, channel=channel,
+                             on_stdout=_progress_reader(on_progress))
     stage = _stage_dir(work, function)
     argv = [sys.executable, "-u", jail.where(stage, _CHILD_IN_JAIL), evaluator, jail.where(stage, PROGRAM_NAME),
             function]
     inputs = {PROGRAM_NAME: program, _CHILD_IN_JAIL: EVAL_CHILD}
-    return jail.run(argv, work=stage, inputs=inputs, ro_paths=_task_paths(task), env=_task_env(task),
-                    timeout_s=remaining)
+    return jail.run(argv, work=stage, inputs=inputs, ro_paths=_task_paths(task), env=_task_env(task, **extra),
+                    timeout_s=remaining, on_stdout=_progress_reader(on_progress))
 
 
 def _result_payload(run: SandboxResult, label: str) -> tuple[Any, str]:
@@ -201,7 +243,8 @@ def _bounded(value: Any, depth: int = 0) -> Any:
     return value
 
 
-def _run_cascade(task: TaskSpec, program: Path, work: Path, budget: float, jail: Jail) -> EvalResult:
+def _run_cascade(task: TaskSpec, program: Path, work: Path, budget: float, jail: Jail,
+                 extra: Mapping[str, str] | None = None, on_progress: Progress | None = None) -> EvalResult:
     assert task.evaluator is not None
     start = time.monotonic()
     plan = cascade_plan(task)
@@ -211,7 +254,7 @@ def _run_cascade(task: TaskSpec, program: Path, work: Path, budget: float, jail:
         remaining = budget - (time.monotonic() - start)
         if remaining <= 0:
             return _timeout(budget, time.monotonic() - start, stage, result)
-        run = _run_stage(task, program, work, function, remaining, jail)
+        run = _run_stage(task, program, work, function, remaining, jail, extra or {}, on_progress)
         payload, problem = _result_payload(run, "evaluator result")
         if isinstance(payload, dict) and isinstance(payload.get("metrics"), dict):  # later stages refine earlier
             metrics = payload["metrics"] = {**metrics, **payload["metrics"]}
@@ -232,7 +275,7 @@ def _experiment_inputs(task: TaskSpec, program: Path) -> dict[str, Path]:
     return inputs
 
 
-def _run_shell(task: TaskSpec, program: Path, work: Path, budget: float, jail: Jail) -> EvalResult:
+def _run_shell(task: TaskSpec, program: Path, work: Path, budget: float, jail: Jail, seed: int = 0) -> EvalResult:
     assert task.evaluator_command is not None
     stage = _stage_dir(work, "shell")
     if task.work_layout == "experiment":
@@ -245,7 +288,7 @@ def _run_shell(task: TaskSpec, program: Path, work: Path, budget: float, jail: J
     command = command.replace("{experiment}", shlex.quote(experiment))
     script = (f"(\n{command}\n)\nstatus=$?\n"  # hand results.json back over the result channel, then exit
               f'if [ -f {SHELL_RESULTS} ]; then cat {SHELL_RESULTS} >&"${RESULT_FD_ENV}"; fi\nexit $status\n')
-    env = _task_env(task, ASI_EVOLVE_TASK_DIR=str(task.root))
+    env = _task_env(task, ASI_EVOLVE_TASK_DIR=str(task.root), **{SEED_ENV: str(seed)})
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', os.defpath)}"  # our python3
     run = jail.run(["bash", "-c", script], work=stage, inputs=inputs, ro_paths=_task_paths(task), env=env,
                    cwd=cwd, timeout_s=budget)

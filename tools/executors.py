@@ -6,11 +6,12 @@ an executor only has to run one experiment safely.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from tasks.spec import TaskSpec
+from tools.deepspeed_launch import Progress
 from tools.evaluation import evaluate_program
 from tools.jail import JailSupport, probe_support
 from tools.results import EvalResult
@@ -19,7 +20,9 @@ from tools.results import EvalResult
 class Executor(Protocol):
     support: JailSupport  # the jail its candidates run in, for the run's record and `status`
 
-    def run(self, task: TaskSpec, program_path: Path, work_dir: Path | None, timeout_s: float | None) -> EvalResult: ...
+    def run(self, task: TaskSpec, program_path: Path, work_dir: Path | None, timeout_s: float | None, *,
+            launch: Mapping[str, Any] | None = None, on_progress: Progress | None = None,
+            seed: int = 0) -> EvalResult: ...
 
 
 class LocalExecutor:
@@ -28,8 +31,11 @@ class LocalExecutor:
     def __init__(self, sandbox: str | None = None) -> None:
         self.support = probe_support(sandbox or None)
 
-    def run(self, task: TaskSpec, program_path: Path, work_dir: Path | None, timeout_s: float | None) -> EvalResult:
-        return evaluate_program(task, program_path, work_dir=work_dir, timeout_s=timeout_s, support=self.support)
+    def run(self, task: TaskSpec, program_path: Path, work_dir: Path | None, timeout_s: float | None, *,
+            launch: Mapping[str, Any] | None = None, on_progress: Progress | None = None,
+            seed: int = 0) -> EvalResult:
+        return evaluate_program(task, program_path, work_dir=work_dir, timeout_s=timeout_s, support=self.support,
+                                launch=launch, on_progress=on_progress, seed=seed)
 
 
 EXECUTORS: dict[str, Callable[[str | None], Executor]] = {"local": LocalExecutor}

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -82,11 +82,13 @@ class Jail:
 
     def run(self, command: Sequence[str], *, work: Path, inputs: Mapping[str, Path] | None = None,
             ro_paths: Sequence[Path] = (), env: Mapping[str, str] | None = None, cwd: str = "",
-            timeout_s: float | None = None) -> SandboxResult:
+            timeout_s: float | None = None, devices: Sequence[str] = (),
+            on_stdout: Callable[[bytes], None] | None = None) -> SandboxResult:
         """Run `command` in a fresh work dir holding `inputs` (relative name -> host file or folder, read-only).
 
         `work` is an existing host directory of the caller's (the limits backend's work dir; bwrap's is a tmpfs).
-        `ro_paths` are visible read-only at their own paths. `cwd` is relative to the work dir.
+        `ro_paths` are visible read-only at their own paths. `cwd` is relative to the work dir. `devices` are
+        device files the command may use (GPUs); `on_stdout` sees its stdout as it comes.
         """
         limits = self.limits if timeout_s is None else replace(self.limits, timeout_s=timeout_s)
         channel = ResultChannel()
@@ -94,15 +96,17 @@ class Jail:
         try:
             if self.support.backend == "bwrap":
                 shown = shown_paths(ro_paths, work, self.support.uid)
-                argv = bwrap_argv(command, inputs or {}, shown, values, cwd, limits.disk_mb)
+                argv = bwrap_argv(command, inputs or {}, shown, values, cwd, limits.disk_mb, devices)
                 return run_sandboxed(argv, cwd=work, limits=limits, env={"PATH": os.defpath}, channel=channel,
-                                     own_env=True, keyring=self.keyring, status_from_init=True)
-            return self._limited(command, work, inputs or {}, ro_paths, values, cwd, limits, channel)
+                                     own_env=True, keyring=self.keyring, status_from_init=True,
+                                     on_stdout=on_stdout)
+            return self._limited(command, work, inputs or {}, ro_paths, values, cwd, limits, channel, on_stdout)
         finally:
             channel.close()  # idempotent: run_sandboxed closed it unless setting up failed first
 
     def _limited(self, command: Sequence[str], work: Path, inputs: Mapping[str, Path], ro_paths: Sequence[Path],
-                 env: dict[str, str], cwd: str, limits: Limits, channel: ResultChannel) -> SandboxResult:
+                 env: dict[str, str], cwd: str, limits: Limits, channel: ResultChannel,
+                 on_stdout: Callable[[bytes], None] | None = None) -> SandboxResult:
         for rel, src in inputs.items():
             dest = work / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
@@ -124,7 +128,7 @@ class Jail:
         started = time.time()
         try:
             return run_sandboxed(command, cwd=run_dir, limits=limits, env=env, uid=uid, channel=channel,
-                                 watch_disk=work, own_env=True, keyring=self.keyring)
+                                 watch_disk=work, own_env=True, keyring=self.keyring, on_stdout=on_stdout)
         finally:
             if uid is not None:
                 _remove_leftovers(uid, started)

@@ -96,14 +96,18 @@ def _system_view(view: _View) -> None:
 
 
 def bwrap_argv(command: Sequence[str], inputs: Mapping[str, Path], ro_paths: Mapping[Path, Path],
-               env: Mapping[str, str], cwd: str, disk_mb: int | None) -> list[str]:
+               env: Mapping[str, str], cwd: str, disk_mb: int | None, devices: Sequence[str] = ()) -> list[str]:
     """The bwrap command line running `command` with `inputs` in the work dir and `ro_paths` (jail path ->
-    host source) read-only, the interpreter and the system beside them."""
+    host source) read-only, the interpreter and the system beside them. `devices` (e.g. the GPU's
+    `/dev/nvidia*`) are shown in the jail's otherwise minimal /dev."""
     size = str((disk_mb or 1024) << 20)
     view = _View()
     _system_view(view)
     view.add("--proc", "/proc")
     view.add("--dev", "/dev")
+    for device in devices:
+        if Path(device).exists():
+            view.add("--dev-bind", device, device)
     view.add("--perms", "1777", "--size", size, "--tmpfs", "/tmp")
     view.add("--perms", "1777", "--size", size, "--tmpfs", "/dev/shm")
     sources = {path: path for path in interpreter_paths()} | dict(ro_paths)

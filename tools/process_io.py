@@ -97,8 +97,10 @@ class Pump:
     """Read the pipes until the child is gone and they reach EOF; kill at the deadline or the disk limit."""
 
     def __init__(self, proc: subprocess.Popen[bytes], kill: Callable[[], None], deadline: float,
-                 watch_disk: Path | None, disk_mb: int | None) -> None:
+                 watch_disk: Path | None, disk_mb: int | None,
+                 watchers: dict[int, Callable[[bytes], None]] | None = None) -> None:
         self.proc, self.kill, self.deadline = proc, kill, deadline
+        self.watchers = watchers or {}  # fd -> called with each chunk read from it, as it arrives
         self.watch = watch_disk if disk_mb is not None else None
         self.disk_bytes = (disk_mb or 0) << 20
         self.next_disk_check = 0.0
@@ -144,5 +146,27 @@ class Pump:
                         continue
                     if chunk:
                         tails[key.fd].add(chunk)
+                        watcher = self.watchers.get(key.fd)
+                        if watcher is not None:
+                            watcher(chunk)
                     else:
                         sel.unregister(key.fd)
+
+
+class LineSplitter:
+    """Feeds whole lines of a stream read in chunks to `on_line`; a line longer than `max_line` is dropped."""
+
+    def __init__(self, on_line: Callable[[str], None], max_line: int = 8192) -> None:
+        self.on_line, self.max_line = on_line, max_line
+        self.pending = b""
+        self.skipping = False  # inside a line already too long
+
+    def __call__(self, chunk: bytes) -> None:
+        data = self.pending + chunk
+        *lines, self.pending = data.split(b"\n")
+        for raw in lines:
+            if not self.skipping and len(raw) <= self.max_line:
+                self.on_line(raw.decode("utf-8", errors="replace"))
+            self.skipping = False
+        if len(self.pending) > self.max_line:
+            self.pending, self.skipping = b"", True

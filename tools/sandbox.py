@@ -41,7 +41,7 @@ class Limits:
         memory_mb: memory of the whole process tree (cgroup) and address space of each process (RLIMIT_AS).
         max_processes: processes and threads of the whole tree (cgroup `pids`).
         cpus: CPU share of the whole tree (cgroup quota; 1.0 is one core).
-        cpu_s: CPU-seconds of each process (RLIMIT_CPU); None means ceil(timeout_s) + 5.
+        cpu_s: CPU-seconds of each process (RLIMIT_CPU); None means ceil(timeout_s * max(1, cpus)) + 5.
         file_mb: largest file the child may write (RLIMIT_FSIZE).
         max_open_files: descriptors each process may hold (RLIMIT_NOFILE): the host's file table is shared.
         disk_mb: what the work dir may hold (a tmpfs size in the jail; watched and killed at otherwise).
@@ -127,7 +127,8 @@ def _preexec(limits: Limits, cgroup: Cgroup | None, uid: int | None,
     """
     prctl = ctypes.CDLL(None, use_errno=True).prctl
     parent = os.getpid()
-    cpu = limits.cpu_s if limits.cpu_s is not None else math.ceil(limits.timeout_s) + 5
+    cores = max(1.0, limits.cpus or 1.0)  # CPU time of a process with several threads grows faster than wall time
+    cpu = limits.cpu_s if limits.cpu_s is not None else math.ceil(limits.timeout_s * cores) + 5
     rlimits = [(resource.RLIMIT_CPU, cpu, cpu + 1), (resource.RLIMIT_CORE, 0, 0),  # SIGXCPU, then SIGKILL
                (resource.RLIMIT_NOFILE, limits.max_open_files, limits.max_open_files)]
     if limits.memory_mb is not None:
@@ -136,8 +137,9 @@ def _preexec(limits: Limits, cgroup: Cgroup | None, uid: int | None,
         rlimits.append((resource.RLIMIT_FSIZE, limits.file_mb << 20, limits.file_mb << 20))
     if uid is not None and cgroup is None and limits.max_processes is not None:
         rlimits.append((resource.RLIMIT_NPROC, limits.max_processes, limits.max_processes))  # per uid: coarse
-    if os.geteuid() != 0:  # only root may raise a hard limit; a nested sandbox inherits its parent's
-        rlimits = [(which, *_within(which, soft, hard)) for which, soft, hard in rlimits]
+    # a nested sandbox inherits its parent's limits: never ask for more (raising a hard limit needs a privilege
+    # that even root may lack in a container, and the refusal would fail the fork)
+    rlimits = [(which, *_within(which, soft, hard)) for which, soft, hard in rlimits]
     procs_files = cgroup.procs_files if cgroup is not None else []
 
     def hook() -> None:
@@ -195,6 +197,7 @@ def run_sandboxed(
     own_env: bool = False,
     keyring: KeyringFilter | None = None,
     status_from_init: bool = False,
+    on_stdout: Callable[[bytes], None] | None = None,
 ) -> SandboxResult:
     """Run `argv` in `cwd` under `limits`; never raises because the child misbehaved.
 
@@ -202,7 +205,8 @@ def run_sandboxed(
     point at `cwd` (unless `own_env`: a jail sets its own). `uid` runs the child as that user (we must be root).
     `channel` hands the child a result pipe; `keyring` refuses it the kernel keyring (`tools.seccomp`).
     `watch_disk` is a directory whose size is held to `disk_mb`. `status_from_init`: the child is an init (bwrap)
-    that exits 128+N when its command was killed by signal N. Pipes are read by `tools.process_io`. Captured
+    that exits 128+N when its command was killed by signal N. `on_stdout` sees each chunk of the child's stdout as
+it arrives (progress to stream while the run goes on). Pipes are read by `tools.process_io`. Captured
     output never carries the value of a secret this process holds.
     """
     cwd = Path(cwd)
@@ -242,8 +246,9 @@ def run_sandboxed(
         channel.close_write()  # only the child may write
         tails[channel.read_fd] = result
     try:
+        watchers = {proc.stdout.fileno(): on_stdout} if on_stdout is not None else None
         pump = Pump(proc, lambda: kill_tree(proc.pid, cgroup), start + limits.timeout_s, watch_disk,
-                    limits.disk_mb)
+                    limits.disk_mb, watchers)
         timed_out = pump.run(tails)
     finally:
         kill_tree(proc.pid, cgroup)  # idempotent: the unreaped child keeps its pid and group id until wait()

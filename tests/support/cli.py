@@ -17,8 +17,11 @@ def cli_env() -> dict[str, str]:
     return env
 
 
-def asi(*args: str, timeout: float = 600, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout, env=cli_env(), cwd=cwd)
+def asi(*args: str, timeout: float = 600, cwd: Path | None = None,
+        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The CLI as a user runs it, with the offline environment (and `env` on top)."""
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout,
+                          env={**cli_env(), **(env or {})}, cwd=cwd)
 
 
 def status_json(run_dir: Path) -> dict:
