@@ -46,12 +46,63 @@ def region_lines(program: str, strict: bool = True) -> list[tuple[int, int]]:
     return out
 
 
+# Calls whose integer arguments are axes or shapes (numpy, torch): shifting one mostly breaks shapes
+# instead of tuning anything, like an index. Keyword arguments with these names are axes wherever they appear.
+AXIS_CALLS = frozenset({
+    "sum", "mean", "std", "var", "prod", "cumsum", "cumprod", "logcumsumexp", "softmax", "log_softmax",
+    "logsumexp", "amax", "amin", "argmax", "argmin", "argsort", "sort", "topk", "norm", "transpose",
+    "swapaxes", "swapdims", "permute", "movedim", "moveaxis", "flatten", "unflatten", "unsqueeze", "squeeze",
+    "expand_dims", "view", "reshape", "expand", "repeat", "tile", "repeat_interleave", "flip", "roll", "cat",
+    "concat", "concatenate", "stack", "split", "chunk", "narrow", "select", "gather", "index_select",
+    "diagonal", "pad", "einsum", "rearrange",
+})
+AXIS_KEYWORDS = frozenset({"dim", "dims", "axis", "axes", "start_dim", "end_dim", "dim0", "dim1", "keepdim",
+                           "shape", "size", "pad"})
+
+
+def axis_positions(program: str) -> set[tuple[int, int]]:
+    """(0-based line, col) of int literals that are axis or shape arguments (see `AXIS_CALLS`) or part of an
+    assert (a check, not a knob: shifting it only makes the check fail)."""
+    try:
+        tree = ast.parse(program)
+    except (SyntaxError, ValueError):
+        return set()
+    found: set[tuple[int, int]] = set()
+
+    def mark(node: ast.AST, shallow: bool = True) -> None:
+        """An int argument, -int, or a tuple/list of them (a shape); with `shallow` off, every int inside."""
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+            node = node.operand
+        if isinstance(node, ast.Constant) and type(node.value) is int:
+            found.add((node.lineno - 1, node.col_offset))
+        elif isinstance(node, ast.Tuple | ast.List) or not shallow:
+            for sub in ast.iter_child_nodes(node):
+                mark(sub, shallow)
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assert):
+            mark(node.test, shallow=False)
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+        if name in AXIS_CALLS and (isinstance(func, ast.Attribute) or name != "sum"):  # builtin sum: a start
+            for arg in node.args:
+                mark(arg)
+        for given in node.keywords:
+            if given.arg in AXIS_KEYWORDS:
+                mark(given.value)
+    return found
+
+
 def literals(program: str, regions: list[tuple[int, int]]) -> list[Literal]:
-    """Decimal int and float literals in code (not comments, strings or f-strings) inside the regions."""
+    """Decimal int and float literals in code (not comments, strings or f-strings) inside the regions, but not
+    indices nor axis and shape arguments."""
     try:
         tokens = list(tokenize.generate_tokens(io.StringIO(program).readline))
     except (tokenize.TokenError, SyntaxError):
         return []
+    axes = axis_positions(program)
     fstring_start, fstring_end = getattr(tokenize, "FSTRING_START", -1), getattr(tokenize, "FSTRING_END", -1)
     found, depth = [], 0
     for i, tok in enumerate(tokens):
@@ -65,6 +116,8 @@ def literals(program: str, regions: list[tuple[int, int]]) -> list[Literal]:
         after = tokens[i + 1].string if i + 1 < len(tokens) else ""
         if kind(tok.string) == "int" and (before == "[" or after == "]"):
             continue  # an index: shifting it mostly breaks shapes instead of tuning anything
+        if (row - 1, col) in axes:
+            continue
         found.append(Literal(row - 1, col, end_col, tok.string, label(tokens, i)))
     return found
 

@@ -277,3 +277,23 @@ def test_analyzer_reports_the_failure_and_the_last_stderr_lines() -> None:
 
 def _tokens(program: str) -> list[tokenize.TokenInfo]:
     return list(tokenize.generate_tokens(io.StringIO(program).readline))
+
+
+def test_axis_and_shape_arguments_are_not_perturbed() -> None:
+    from agents.strategies.researcher_offline_scan import literals, region_lines
+
+    program = "\n".join([
+        "import torch",
+        "# EVOLVE-BLOCK-START",
+        "SCALE = 0.5",
+        "def f(x):",
+        "    assert x.shape[-1] % 2 == 0",
+        "    y = x.sum(dim=1, keepdim=True) * 3",
+        "    z = torch.nn.functional.pad(x.transpose(-1, -2), (0, 0, 1, 0)).reshape(2, -1)",
+        "    w = torch.softmax(z / 8, -1)",
+        "    return torch.cat([y, z.unsqueeze(0)], 1).mean(2) + sum(x, 7) + 4 * SCALE",
+        "# EVOLVE-BLOCK-END",
+    ])
+    found = [(lit.line, lit.text) for lit in literals(program, region_lines(program))]
+    # a number inside an argument expression (the softmax temperature) and builtin sum's start stay knobs
+    assert found == [(2, "0.5"), (5, "3"), (7, "8"), (8, "7"), (8, "4")]
