@@ -18,6 +18,7 @@ and no candidate can change what the next one loads.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import math
 import os
@@ -58,11 +59,19 @@ engine.step()
 Progress = Callable[[dict[str, Any]], None]
 
 
+def environment_tag() -> str:
+    """Which Python environment built an extension: torch rebuilds an op whose include paths changed, so two
+    virtual environments sharing one cache would rebuild each other's (and a candidate's jail cannot build)."""
+    return hashlib.sha256(str(Path(sys.prefix).resolve()).encode()).hexdigest()[:10]
+
+
 def default_extensions_dir() -> Path:
+    """`$ASI_EVOLVE_TORCH_EXTENSIONS_DIR`, else one folder per Python environment under the user's cache."""
     configured = os.environ.get(EXTENSIONS_ENV)
     if configured:
         return Path(configured).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "asi-evolve" / "torch_extensions"
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "asi-evolve" / "torch_extensions"
+    return base / environment_tag()
 
 
 @dataclass(frozen=True)
@@ -238,7 +247,7 @@ def _versions() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     try:
-        return f"deepspeed{version('deepspeed')}-torch{version('torch')}"
+        return f"deepspeed{version('deepspeed')}-torch{version('torch')}-env{environment_tag()}"
     except PackageNotFoundError as exc:
         raise LaunchError(f"{exc.name} is not installed (pip install deepspeed)") from None
 

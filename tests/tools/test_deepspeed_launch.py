@@ -18,6 +18,7 @@ from tools.deepspeed_launch import (
     PROGRESS_PREFIX,
     DeepSpeedOptions,
     default_extensions_dir,
+    environment_tag,
     format_progress,
     parse_progress,
     train,
@@ -76,6 +77,10 @@ def test_extensions_dir_is_configurable(monkeypatch: pytest.MonkeyPatch, tmp_pat
     monkeypatch.setenv("ASI_EVOLVE_TORCH_EXTENSIONS_DIR", str(tmp_path / "ext"))
     assert default_extensions_dir() == tmp_path / "ext"
     assert DeepSpeedOptions.resolve({}).extensions_dir == str(tmp_path / "ext")
+    monkeypatch.delenv("ASI_EVOLVE_TORCH_EXTENSIONS_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    # one folder per Python environment: torch would rebuild another venv's op, and the jail cannot build
+    assert default_extensions_dir() == tmp_path / "cache" / "asi-evolve" / "torch_extensions" / environment_tag()
 
 
 def test_progress_lines_keep_known_finite_numbers_only() -> None:
@@ -124,7 +129,8 @@ def test_training_runs_under_deepspeed_in_the_jail_and_streams_progress(tmp_path
     assert [e["step"] for e in events] == list(range(1, 13)) and run.progress == tuple(events)
     assert "trained on cpu" in run.sandbox.stdout
     assert set(os.listdir("/dev/shm")) <= shm_before
-    assert Path(default_extensions_dir(), f".ready-deepspeed{_version('deepspeed')}-torch{_version('torch')}").is_file()
+    ready = f".ready-deepspeed{_version('deepspeed')}-torch{_version('torch')}-env{environment_tag()}"
+    assert Path(default_extensions_dir(), ready).is_file()
 
 
 def _version(name: str) -> str:
