@@ -206,7 +206,7 @@ def run_sandboxed(
     `channel` hands the child a result pipe; `keyring` refuses it the kernel keyring (`tools.seccomp`).
     `watch_disk` is a directory whose size is held to `disk_mb`. `status_from_init`: the child is an init (bwrap)
     that exits 128+N when its command was killed by signal N. `on_stdout` sees each chunk of the child's stdout as
-it arrives (progress to stream while the run goes on). Pipes are read by `tools.process_io`. Captured
+    it arrives (progress to stream while the run goes on). Pipes are read by `tools.process_io`. Captured
     output never carries the value of a secret this process holds.
     """
     cwd = Path(cwd)
