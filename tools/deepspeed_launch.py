@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import importlib.util
 import json
 import math
 import os
@@ -60,9 +61,16 @@ Progress = Callable[[dict[str, Any]], None]
 
 
 def environment_tag() -> str:
-    """Which Python environment built an extension: torch rebuilds an op whose include paths changed, so two
-    virtual environments sharing one cache would rebuild each other's (and a candidate's jail cannot build)."""
-    return hashlib.sha256(str(Path(sys.prefix).resolve()).encode()).hexdigest()[:10]
+    """Which installation built an extension: torch rebuilds an op whose include paths changed or whose sources
+    are newer than its build, so two virtual environments sharing one cache, or one reinstalled at the same path,
+    would need a rebuild, which a candidate's jail cannot do. The tag names the environment and when its torch
+    and deepspeed were installed (without importing them)."""
+    parts = [str(Path(sys.prefix).resolve())]
+    for name in ("torch", "deepspeed"):
+        spec = importlib.util.find_spec(name)
+        origin = spec.origin if spec is not None else None
+        parts.append(f"{origin}:{Path(origin).stat().st_mtime_ns}" if origin else f"{name}:missing")
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:10]
 
 
 def default_extensions_dir() -> Path:
