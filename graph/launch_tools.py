@@ -1,6 +1,6 @@
 """The experiment launchers: LangChain tools that the trial's tool node executes, one registry line each.
 
-A task names its launcher in task.yaml (`launcher: run_program`, the default, or `launcher: deepspeed`); the
+A task names its launcher in task.yaml (`launcher: run_program`, the default, `deepspeed` or `rdkit`); the
 Engineer asks for that tool with `launch_call`, and LangGraph's tool node runs it, so Studio shows every launch
 with its arguments. Services come from the graph's provider through the tool runtime's context, so a tool's
 arguments stay plain JSON. Every tool answers with the `EvalResult` as JSON.
@@ -23,7 +23,7 @@ from langgraph.prebuilt import ToolRuntime
 from graph.context import Context
 from graph.services import ServiceProvider
 from tasks.registry import load_task
-from tasks.spec import TaskError, TaskSpec
+from tasks.spec import TaskError, TaskSpec, missing_data
 from tools.deepspeed_launch import DeepSpeedOptions
 from tools.results import EvalResult
 
@@ -87,6 +87,26 @@ def make_train_with_deepspeed(provider: ServiceProvider) -> BaseTool:
     return train_with_deepspeed
 
 
+def make_evaluate_drug_target(provider: ServiceProvider) -> BaseTool:
+    @tool
+    def evaluate_drug_target(program_path: str, runtime: ToolRuntime[Context]) -> str:
+        """Evaluate the drug–target affinity program at `program_path`: the drug (RDKit) and protein features it
+        names are computed by trusted code and cached in the run's `cache/chem` folder, so a featurisation an
+        earlier candidate used is not recomputed; the program fits and predicts in the sandbox; the evaluator
+        scores the predictions against labels the sandbox never holds. Returns the evaluation result as JSON.
+        """
+        services = provider(runtime.context)
+        path = Path(program_path)
+        if not path.is_file():
+            return EvalResult("failed", None, error=f"program file not found: {program_path}").to_json()
+        cache = services.run_dir / "cache" / "chem"
+        cache.mkdir(parents=True, exist_ok=True)
+        return services.executor.run(services.task, path, None, services.settings.eval_timeout_s,
+                                     launch={"feature_cache": str(cache)}).to_json()
+
+    return evaluate_drug_target
+
+
 def _deepspeed_args(task: TaskSpec) -> dict[str, Any]:
     options = DeepSpeedOptions.resolve(task.launcher_options)
     return {"config": task.config or "", "num_gpus": options.num_gpus, "zero_stage": options.zero_stage,
@@ -105,11 +125,16 @@ class Launcher:
 LAUNCHERS: dict[str, Launcher] = {
     "run_program": Launcher("run_program", make_run_program),
     "deepspeed": Launcher("train_with_deepspeed", make_train_with_deepspeed, _deepspeed_args),
+    "rdkit": Launcher("evaluate_drug_target", make_evaluate_drug_target),
 }
 
 
 def check_launcher(task: TaskSpec) -> None:
-    """A one-line ValueError when the task names no known launcher, or options it cannot use."""
+    """A one-line ValueError when the task names no known launcher, options it cannot use, or data that is not
+    on this machine."""
+    problem = missing_data(task)
+    if problem:
+        raise ValueError(problem)
     if task.launcher not in LAUNCHERS:
         raise ValueError(f"task {task.name}: unknown launcher '{task.launcher}' (choose from: "
                          f"{', '.join(sorted(LAUNCHERS))})")

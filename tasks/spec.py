@@ -7,6 +7,8 @@ share one evaluator).
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -74,15 +76,18 @@ class TaskSpec(BaseModel):
         target_score: stop once a node reaches it.
         reference_score / reference_label: a known result to show next to ours (e.g. the best known packing).
         knowledge_dir: notes of human prior knowledge for this task.
-        launcher: how the Engineer runs an experiment: `run_program` (the evaluator in the sandbox) or
+        launcher: how the Engineer runs an experiment: `run_program` (the evaluator in the sandbox),
             `deepspeed` (the evaluator trains the candidate with `tools.deepspeed_launch`; needs `isolation:
-            split`). `launcher: {name: deepspeed, ...}` is shorthand for the name plus `launcher_options`.
+            split`) or `rdkit` (drug–target evaluation with the run's cached RDKit features,
+            `tools.chem`). `launcher: {name: deepspeed, ...}` is shorthand for the name plus `launcher_options`.
         launcher_options: the launcher's settings, e.g. {num_gpus: auto, zero_stage: 2} for deepspeed.
         configs: named variants of the task ({cpu: {...}, gpu: {...}}), each overriding fields (params and
             launcher_options are merged key by key, nested mappings too); chosen with `--config`.
         config: the variant used when none is asked for; after loading, the variant that was applied.
         verify_config: the variant `asi-evolve verify` re-evaluates the best nodes under (None: the run's own,
             with more seeds).
+        data: files or folders the evaluator reads under `$ASI_EVOLVE_DATA_DIR` (checked before a run starts).
+        data_source: where that data comes from, named when it is missing.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -126,6 +131,8 @@ class TaskSpec(BaseModel):
     configs: dict[str, dict[str, Any]] = Field(default_factory=dict)
     config: str | None = None
     verify_config: str | None = None
+    data: list[str] = Field(default_factory=list)
+    data_source: str = ""
 
     @model_validator(mode="before")
     @classmethod
@@ -168,6 +175,23 @@ class TaskSpec(BaseModel):
             if value is not None and value not in self.configs:
                 raise ValueError(f"{key} '{value}' is not among configs ({', '.join(self.configs) or 'none'})")
         return self
+
+
+DATA_ENV = "ASI_EVOLVE_DATA_DIR"
+
+
+def missing_data(task: TaskSpec, environ: Mapping[str, str] | None = None) -> str:
+    """One line naming the task's data that is not under `$ASI_EVOLVE_DATA_DIR` and where it comes from ("" when
+    everything is there)."""
+    if not task.data:
+        return ""
+    root = (os.environ if environ is None else environ).get(DATA_ENV, "")
+    missing = [rel for rel in task.data if not root or not (Path(root).expanduser() / rel).exists()]
+    if not missing:
+        return ""
+    source = f"; it comes from {task.data_source}" if task.data_source else ""
+    where = f"{DATA_ENV}={root} lacks" if root else f"set {DATA_ENV} to the data folder holding"
+    return f"task {task.name} needs its data: {where} {', '.join(missing)}{source}"
 
 
 _NOT_CONFIGURABLE = {"name", "root", "configs", "config", "folder_format"}

@@ -138,10 +138,10 @@ def _restore(path: Path, original: bytes) -> None:
 
 
 def _launcher_env(task: TaskSpec, launch: Mapping[str, Any] | None) -> dict[str, str]:
-    """What a trusted evaluator needs to launch its training: the resolved launcher options; the DeepSpeed op
-    cache is built here, by trusted code, the first time this machine needs it."""
+    """What a trusted evaluator gets from its launcher: the resolved options as JSON (DeepSpeed's op cache is
+    built here, by trusted code, the first time this machine needs it; other launchers pass theirs as given)."""
     if task.launcher != "deepspeed":
-        return {}
+        return {LAUNCH_ENV: json.dumps(dict(launch), sort_keys=True)} if launch else {}
     options = DeepSpeedOptions.resolve({**task.launcher_options, **(launch or {})})
     ensure_extensions(options)
     return {LAUNCH_ENV: options.to_json()}
@@ -170,8 +170,8 @@ def _task_env(task: TaskSpec, **extra: str) -> dict[str, str]:
     if task.isolation == "split":  # trusted: may keep results across evaluations (never shown to a candidate)
         values["ASI_EVOLVE_CACHE_DIR"] = str(task_cache_dir(task))
     data_dir = os.environ.get("ASI_EVOLVE_DATA_DIR", "")
-    if data_dir:
-        values["ASI_EVOLVE_DATA_DIR"] = data_dir
+    if data_dir:  # absolute: the evaluator runs in a work dir of its own
+        values["ASI_EVOLVE_DATA_DIR"] = str(Path(data_dir).expanduser().resolve())
     return values
 
 
@@ -182,7 +182,7 @@ def _task_paths(task: TaskSpec) -> list[Path]:
         paths.append(task.evaluator.resolve().parent)
     data_dir = os.environ.get("ASI_EVOLVE_DATA_DIR", "")
     if data_dir and Path(data_dir).is_dir():
-        paths.append(Path(data_dir))
+        paths.append(Path(data_dir).expanduser().resolve())
     return paths
 
 

@@ -12,8 +12,6 @@ gpu config (`params.policy` names a Hugging Face model folder): see `evaluator_h
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import io
 import json
 import os
@@ -33,8 +31,11 @@ from policy import greedy_answers, make_policy, problems, warm_start  # noqa: E4
 
 from tools.candidate_policy import policy_error  # noqa: E402
 from tools.deepspeed_launch import LAUNCH_ENV, train  # noqa: E402
+from tools.task_cache import cache_dir as task_cache_dir  # noqa: E402
+from tools.task_cache import cache_key  # noqa: E402
+from tools.task_cache import cached as shared_cached  # noqa: E402
 
-PARAMS_ENV, CACHE_ENV, SEED_ENV = "ASI_EVOLVE_TASK_PARAMS", "ASI_EVOLVE_CACHE_DIR", "ASI_EVOLVE_SEED"
+PARAMS_ENV, SEED_ENV = "ASI_EVOLVE_TASK_PARAMS", "ASI_EVOLVE_SEED"
 SHARED = ("policy.py", "answers.py", "update.py")
 
 
@@ -69,15 +70,11 @@ def split(params: dict[str, Any]) -> tuple[list[tuple[int, int]], list[tuple[int
 
 
 def cache_dir() -> Path:
-    root = os.environ.get(CACHE_ENV)
-    path = Path(root) if root else Path(tempfile.gettempdir()) / "asi-evolve-rl-cache"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return task_cache_dir("asi-evolve-rl-cache")
 
 
 def _key(params: dict[str, Any], *extra: str) -> str:
-    text = json.dumps(params, sort_keys=True) + "".join(extra)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return cache_key(params, *extra)
 
 
 def _warm_key(params: dict[str, Any]) -> str:
@@ -85,19 +82,8 @@ def _warm_key(params: dict[str, Any]) -> str:
     return _key({k: v for k, v in params.items() if k not in ("seeds", "train_timeout_s", "log_every")})
 
 
-def cached(name: str, build):
-    """`build()`'s bytes, computed once per key under a lock and kept in the cache dir (trusted code only)."""
-    path = cache_dir() / name
-    if path.is_file():
-        return path.read_bytes()
-    with (cache_dir() / f"{name}.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not path.is_file():
-            data = build()
-            tmp = path.with_suffix(".tmp")
-            tmp.write_bytes(data)
-            tmp.replace(path)
-    return path.read_bytes()
+def cached(name: str, build) -> bytes:
+    return shared_cached(name, build, cache_dir())
 
 
 def warm_weights(params: dict[str, Any], train_pairs: list[tuple[int, int]]) -> dict[str, torch.Tensor]:
