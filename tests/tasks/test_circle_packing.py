@@ -15,6 +15,7 @@ import psutil
 import pytest
 
 from tasks.registry import BUILTIN_DIR, load_task
+from tools.construction import tamper_findings
 
 TASK_DIR = BUILTIN_DIR / "circle_packing"
 
@@ -202,7 +203,7 @@ def test_tamper_scan_leaves_ordinary_code_alone(tmp_path: Path, monkeypatch: pyt
     )
     program = tmp_path / "program.py"
     program.write_text(docstring + _packing_program(tmp_path, *_VALID_PAIR).read_text() + ordinary)
-    assert evaluator.tamper_findings(program.read_text()) == []
+    assert tamper_findings(program.read_text()) == []
     assert evaluator.evaluate(program)["valid"] is True
 
 
@@ -218,7 +219,7 @@ def test_patches_that_slip_past_the_scan_still_cannot_fake_validity(
         "vars(math)['fsum'] = lambda xs: 99.0\n"
     )
     program = _packing_program(tmp_path, "[[0.3, 0.5], [0.6, 0.5]]", "[0.2, 0.2]", extra=extra)
-    assert evaluator.tamper_findings(program.read_text()) == []  # the static scan is not exhaustive...
+    assert tamper_findings(program.read_text()) == []  # the static scan is not exhaustive...
     result = evaluator.evaluate(program)  # ...the guard is the separate process and exact checks
     assert result["valid"] is False and result["combined_score"] == 0.0
     assert result["error"].startswith("circles 0 and 1 overlap by 0.1")
