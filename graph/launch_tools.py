@@ -132,13 +132,13 @@ LAUNCHERS: dict[str, Launcher] = {
 def check_launcher(task: TaskSpec) -> None:
     """A one-line ValueError when the task names no known launcher, options it cannot use, or data that is not
     on this machine."""
-    problem = missing_data(task)
-    if problem:
-        raise ValueError(problem)
     if task.launcher not in LAUNCHERS:
         raise ValueError(f"task {task.name}: unknown launcher '{task.launcher}' (choose from: "
                          f"{', '.join(sorted(LAUNCHERS))})")
     LAUNCHERS[task.launcher].task_args(task)
+    problem = missing_data(task)
+    if problem:
+        raise ValueError(problem)
 
 
 def make_launch_tools(provider: ServiceProvider) -> list[BaseTool]:

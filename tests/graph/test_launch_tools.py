@@ -31,7 +31,7 @@ def test_a_task_launches_through_its_launcher(tmp_path: Path) -> None:
 
 def test_an_unknown_launcher_or_bad_option_is_refused_in_one_line(tmp_path: Path) -> None:
     task = load_task("circle_packing")
-    with pytest.raises(ValueError, match=r"unknown launcher 'slurm' \(choose from: deepspeed, run_program\)"):
+    with pytest.raises(ValueError, match=r"unknown launcher 'slurm' \(choose from: deepspeed, rdkit, run_program\)"):
         check_launcher(task.model_copy(update={"launcher": "slurm"}))
     bad = load_task("linear_attention").model_copy(update={"launcher_options": {"zero_stage": 7}})
     with pytest.raises(ValueError, match="zero_stage must be 0, 1, 2 or 3"):
