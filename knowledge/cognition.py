@@ -20,7 +20,7 @@ from typing import Literal, cast
 import numpy as np
 
 from knowledge.embeddings import Embedder
-from knowledge.sqlite import DatabaseError, connect
+from knowledge.sqlite import Connections, DatabaseError
 from knowledge.vector_index import VectorIndex
 
 Origin = Literal["prior", "analyzer"]
@@ -108,7 +108,7 @@ def _row_to_item(row: sqlite3.Row) -> CognitionItem:
 class CognitionBase:
     """Items in `db_path` (shared with the node database), a FAISS cache at `index_path`, one embedder.
 
-    Thread-safe: one lock guards the in-memory index; every database call opens its own connection. Items
+    Thread-safe: one lock guards the in-memory index; each thread keeps its own database connection. Items
     are never deleted, so ids only grow: before each search the index appends rows that other instances or
     processes stored (it compares the table's largest id with its own).
     """
@@ -119,6 +119,7 @@ class CognitionBase:
             if not path.parent.is_dir():
                 raise DatabaseError(f"cannot open cognition base at {path}: its directory does not exist")
         self._lock = threading.RLock()
+        self._connections = Connections(self.db_path)
         self._index: VectorIndex | None = None
         self._unsaved = 0  # items in the in-memory index but not in the file
         with self._connect() as conn:
@@ -135,7 +136,7 @@ class CognitionBase:
             self._open_index()
 
     def _connect(self):
-        return connect(self.db_path)
+        return self._connections()
 
     # -- the index cache (callers hold the lock) -----------------------------------------------------------
 

@@ -2,8 +2,8 @@
 
 Nodes are append-only; the only field that changes after insert is `visits`, raised in the same transaction
 that stores a child, so parent counts can never drift from the children actually stored (UCB1 depends on it).
-Each call opens its own short-lived connection: safe from many threads and processes, and a process killed
-mid-write leaves the previous committed state (SQLite's WAL journal guarantees it).
+Each thread keeps one connection (`knowledge.sqlite.Connections`): safe from many threads and processes, and a
+process killed mid-write leaves the previous committed state (SQLite's WAL journal guarantees it).
 """
 
 from __future__ import annotations
@@ -12,15 +12,14 @@ import json
 import math
 import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import fields
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
 from knowledge.records import NODE_STATUSES, Node, NodeDraft
-from knowledge.sqlite import DatabaseError, connect, transaction
+from knowledge.sqlite import Connections, DatabaseError, transaction
 
 SCHEMA_VERSION = "3"
 
@@ -133,19 +132,15 @@ class SQLiteDatabase:
         if str(path) in ("", ":memory:"):
             raise ValueError("SQLiteDatabase needs a file path (an in-memory database would vanish per call)")
         self.path = Path(path)
-        self._closed = False
         if not self.path.parent.is_dir():
             raise DatabaseError(f"cannot open database {self.path}: its directory does not exist")
+        self._connections = Connections(self.path)
         self._initialise()
 
     # -- connection plumbing -------------------------------------------------------------------------------
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        if self._closed:
-            raise DatabaseError(f"database {self.path} is closed")
-        with connect(self.path) as conn:
-            yield conn
+    def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._connections()
 
     _transaction = staticmethod(transaction)
 
@@ -286,8 +281,8 @@ class SQLiteDatabase:
     # -- lifecycle -----------------------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Mark closed; connections are per call, so there is nothing left open to release."""
-        self._closed = True
+        """Close every thread's connection; the store cannot be used afterwards."""
+        self._connections.close()
 
     def __enter__(self) -> SQLiteDatabase:
         return self

@@ -17,7 +17,7 @@ import numpy as np
 
 from knowledge.embeddings import Embedder
 from knowledge.records import Node
-from knowledge.sqlite import connect, transaction
+from knowledge.sqlite import Connections, transaction
 
 _TABLE = """
 CREATE TABLE IF NOT EXISTS node_fingerprints (
@@ -39,7 +39,8 @@ class NoveltyIndex:
         self.db_path = Path(db_path)
         self.embedder = embedder
         self._lock = threading.Lock()
-        with connect(self.db_path) as conn:
+        self._connections = Connections(self.db_path)
+        with self._connections() as conn:
             conn.execute(_TABLE)
             rows = conn.execute("SELECT node_id, program_sha, vector FROM node_fingerprints ORDER BY node_id")
             self._shas: dict[str, int] = {}
@@ -64,7 +65,7 @@ class NoveltyIndex:
             return
         vectors = self.embedder.embed([n.motivation for n in fresh]) if self.embedder else None
         with self._lock:
-            with connect(self.db_path) as conn, transaction(conn):
+            with self._connections() as conn, transaction(conn):
                 for i, node in enumerate(fresh):
                     blob = None if vectors is None else vectors[i].astype(np.float32).tobytes()
                     conn.execute(

@@ -1,12 +1,16 @@
 """SQLite plumbing shared by everything stored in a run's `run.db` (nodes, cognition items, model calls…).
 
-One short-lived connection per call: safe from many threads and processes, and a process killed mid-write
-leaves the last committed state (WAL journal). Errors become one-line exceptions naming the file.
+Stores keep one long-lived autocommit connection per thread (`Connections`): opening one costs more than most
+queries a run makes. Connections are never shared between threads or across a fork, writes take the write lock
+up front (`transaction`), and a process killed mid-write leaves the last committed state (WAL journal). Errors
+become one-line exceptions naming the file.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,16 +26,76 @@ def connect(path: Path, error: Callable[[str], Exception] = DatabaseError, what:
     """A fresh autocommit connection with a 30 s busy timeout; sqlite errors are re-raised as `error`."""
     conn: sqlite3.Connection | None = None
     try:
-        conn = sqlite3.connect(path, timeout=30.0, isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA busy_timeout = 30000")
-        conn.execute("PRAGMA synchronous = NORMAL")
+        conn = _open(path)
         yield conn
     except sqlite3.Error as exc:
         raise error(f"{what} {path}: {exc}") from exc
     finally:
         if conn is not None:
             conn.close()
+
+
+def _open(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA busy_timeout = 30000")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    return conn
+
+
+class Connections:
+    """One autocommit connection per thread to one database file, opened on first use and kept.
+
+    `with connections() as conn:` hands the calling thread its connection; an sqlite error is re-raised as
+    `error` and the connection it happened on is dropped (the next call opens a fresh one). A forked child
+    opens its own. `close()` closes every thread's connection; using the object afterwards raises `error`.
+    """
+
+    def __init__(self, path: Path, error: Callable[[str], Exception] = DatabaseError, what: str = "database"
+                 ) -> None:
+        self.path, self._error, self._what = Path(path), error, what
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._open: list[tuple[threading.Thread, sqlite3.Connection]] = []
+        self._closed = False
+
+    @contextmanager
+    def __call__(self) -> Iterator[sqlite3.Connection]:
+        if self._closed:
+            raise self._error(f"{self._what} {self.path} is closed")
+        held = getattr(self._local, "held", None)
+        try:
+            if held is None or held[0] != os.getpid():
+                conn = _open(self.path)
+                with self._lock:  # connections of threads that ended are closed here, not left to pile up
+                    ended = [c for t, c in self._open if not t.is_alive()]
+                    self._open = [(t, c) for t, c in self._open if t.is_alive()]
+                    self._open.append((threading.current_thread(), conn))
+                for old in ended:
+                    old.close()
+                held = self._local.held = (os.getpid(), conn)
+            yield held[1]
+        except sqlite3.Error as exc:
+            self._drop()
+            raise self._error(f"{self._what} {self.path}: {exc}") from exc
+
+    def _drop(self) -> None:
+        held = getattr(self._local, "held", None)
+        self._local.held = None
+        if held is not None and held[0] == os.getpid():
+            with self._lock:
+                self._open = [(t, c) for t, c in self._open if c is not held[1]]
+            held[1].close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            conns, self._open = self._open, []
+        for _, conn in conns:
+            try:
+                conn.close()
+            except sqlite3.Error:
+                pass
 
 
 @contextmanager

@@ -18,7 +18,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from knowledge.sqlite import connect
+from knowledge.sqlite import Connections
 
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
@@ -99,6 +99,7 @@ class CallLedger:
         self.path = Path(db_path)
         if not self.path.parent.is_dir():
             raise LedgerError(f"cannot open call ledger {self.path}: its directory does not exist")
+        self._connections = Connections(self.path, LedgerError, "call ledger")
         with self._connect() as conn:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute(_TABLE)
@@ -115,7 +116,7 @@ class CallLedger:
         return f"CallLedger({str(self.path)!r})"
 
     def _connect(self):
-        return connect(self.path, LedgerError, "call ledger")
+        return self._connections()
 
     def record(self, record: CallRecord) -> CallRecord:
         """Append one attempt; returns it with its id and time."""
