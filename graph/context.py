@@ -43,6 +43,9 @@ class Context:
     researcher: str = setting("auto", "Researcher: auto (llm with a model, else offline), llm, offline.")
     analyzer: str = setting("auto", "Analyzer: auto (llm with a model, else offline), llm, offline.")
     executor: str = setting("local", "Where experiments run.")
+    warm_workers: bool = setting(True, "Evaluate in warm workers that import the evaluator once and fork a fresh "
+                                 "jailed child per candidate (off: a new jailed interpreter per evaluation).",
+                                 cli="--no-warm-workers")
     sandbox: str = setting("", "Candidate jail: auto (bubblewrap where it runs, else process limits with a "
                            "warning), bwrap (required), limits (empty: $ASI_EVOLVE_SANDBOX, else auto).")
     eval_timeout_s: float | None = setting(None, "Wall-clock limit per evaluation in seconds (empty: the task's).",

@@ -77,6 +77,10 @@ def make_tally_node(provider: ServiceProvider):
             "last": current[-1] if current else state.get("last"),
         }
         update["stop_reason"] = stop_reason({**state, **update}, services)
+        if update["stop_reason"]:  # the loop ends here: warm evaluation workers are not kept waiting
+            close = getattr(services.executor, "close", None)
+            if close is not None:
+                close()
         return update
 
     return tally

@@ -46,7 +46,7 @@ def verify_run(run_dir: Path, top: int = 3, config: str | None = None, seeds: in
     if not nodes:
         raise RunError(f"no valid node to verify in {run_dir}")
     store = VerificationStore(run_dir / "run.db")
-    executor = make_executor(context.executor, context.sandbox or None)
+    executor = make_executor(context.executor, context.sandbox or None, warm=False)  # a fresh process each
     label = task.config or ""
     done: list[Verification] = []
     for node in nodes:

@@ -51,7 +51,7 @@ def open_services(context: Context) -> Services:
         import_task_store(cognition, task.name)
     llm = open_models(settings, run_dir, context.seed)
     templates = PromptTemplates.for_task(task.root)
-    executor = make_executor(context.executor, settings.sandbox)
+    executor = make_executor(context.executor, settings.sandbox, context.warm_workers)
     record_sandbox(run_dir, executor.support)
     weight = settings.judge_weight
     return Services(

@@ -195,19 +195,25 @@ class Cgroup:
                     pass
             time.sleep(0.005)
 
-    def events(self) -> dict[str, str]:
-        """The aggregate limits that were reached during the run ("memory": an OOM kill, "processes": a refused
-        fork), each in words for the node's reason."""
+    def counters(self) -> dict[str, int]:
+        """How often each aggregate limit was reached so far: OOM kills ("memory"), refused forks ("processes")."""
         if self.v2:
             d = self.dirs["unified"]
             memory, pids = _read(d / "memory.events"), _read(d / "pids.events")
         else:
             memory = _read(self.dirs["memory"] / "memory.oom_control") if "memory" in self.dirs else ""
             pids = _read(self.dirs["pids"] / "pids.events") if "pids" in self.dirs else ""
+        return {"memory": _counter(memory, "oom_kill"), "processes": _counter(pids, "max")}
+
+    def events(self, since: dict[str, int] | None = None) -> dict[str, str]:
+        """The aggregate limits that were reached during the run ("memory": an OOM kill, "processes": a refused
+        fork), each in words for the node's reason; with `since` (earlier `counters()`), only those reached
+        after it (a group that serves several runs in turn)."""
+        now, before = self.counters(), since or {}
         found = {}
-        if _counter(memory, "oom_kill") > 0:
+        if now["memory"] > before.get("memory", 0):
             found["memory"] = f"memory limit reached ({self.limits.memory_mb} MB for the whole process tree)"
-        if _counter(pids, "max") > 0:
+        if now["processes"] > before.get("processes", 0):
             found["processes"] = f"process limit reached ({self.limits.max_processes} processes)"
         return found
 

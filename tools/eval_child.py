@@ -131,18 +131,21 @@ def _load(evaluator: Path) -> Any:
     return module
 
 
-def main(argv: list[str]) -> int:
-    if len(argv) != 3 or argv[2] not in FUNCTIONS:
-        print(f"usage: eval_child.py EVALUATOR PROGRAM ({'|'.join(FUNCTIONS)})", file=sys.stderr)
-        return 2
-    evaluator, program, function = Path(argv[0]).resolve(), argv[1], argv[2]
-    fd = _result_channel()
+def prepare(evaluator: Path, program: str = "") -> Any:
+    """Import the evaluator as `evaluator`, its folder first on sys.path (never our tools/), with OpenEvolve's
+    result type importable; `sys.argv` is what a script run as `evaluator.py PROGRAM` would see."""
+    sys.argv = [str(evaluator), program] if program else [str(evaluator)]
     here = str(Path(__file__).resolve().parent)
-    sys.path[:] = [str(evaluator.parent)] + [p for p in sys.path if p != here]  # never shadow with our tools/
-    sys.argv = [str(evaluator), program]
+    sys.path[:] = [str(evaluator.parent)] + [p for p in sys.path if p != here]
+    _provide_openevolve()
+    return _load(evaluator)
+
+
+def call(module: Any, function: str, program: str, fd: int) -> int:
+    """Run one evaluator function on `program` and send its metrics (or the error) over `fd`; the exit code."""
+    sys.argv = [sys.argv[0], program]
     try:
-        _provide_openevolve()
-        metrics = metrics_of(getattr(_load(evaluator), function)(program), function)
+        metrics = metrics_of(getattr(module, function)(program), function)
         payload: dict[str, Any] = {"metrics": jsonable(metrics)}
     except BaseException as exc:  # noqa: BLE001 - SystemExit from an evaluator is a failure too
         traceback.print_exc()
@@ -150,6 +153,21 @@ def main(argv: list[str]) -> int:
         return 1
     _send(fd, payload)
     return 0
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 3 or argv[2] not in FUNCTIONS:
+        print(f"usage: eval_child.py EVALUATOR PROGRAM ({'|'.join(FUNCTIONS)})", file=sys.stderr)
+        return 2
+    evaluator, program, function = Path(argv[0]).resolve(), argv[1], argv[2]
+    fd = _result_channel()
+    try:
+        module = prepare(evaluator, program)
+    except BaseException as exc:  # noqa: BLE001 - an evaluator that cannot be imported is a failure too
+        traceback.print_exc()
+        _send(fd, {"error": _one_line(exc)})
+        return 1
+    return call(module, function, program, fd)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from tasks.spec import TaskSpec
 from tools.child_env import python_argv, scrubbed_env
 from tools.deepspeed_launch import LAUNCH_ENV, DeepSpeedOptions, Progress, ensure_extensions, parse_progress
 from tools.eval_child import RESULT_FD_ENV, jsonable
+from tools.eval_pool import EvalPool
 from tools.jail import JAIL_ENV, Jail, JailSupport, policy_env, probe_support
 from tools.process_io import LineSplitter, ResultChannel
 from tools.results import EvalResult
@@ -90,10 +91,13 @@ def jail_limits(task: TaskSpec, timeout_s: float) -> Limits:
 def evaluate_program(
     task: TaskSpec, program_path: Path, *, work_dir: Path | None = None, timeout_s: float | None = None,
     support: JailSupport | None = None, launch: Mapping[str, Any] | None = None, on_progress: Progress | None = None,
-    seed: int = 0,
+    seed: int = 0, pool: EvalPool | None = None,
 ) -> EvalResult:
     """Evaluate `program_path` with the task's evaluator under the task's limits, in the jail `support` describes
     (probed here when not given).
+
+    With a `pool`, a stage that a warm worker can run exactly as a one-off process would (`tools.eval_pool`) is
+    run there: same jail, same limits, a fresh forked child per candidate.
 
     `launch` overrides the task's `launcher_options` (the launch tool's arguments); `on_progress` receives the
     training progress a launcher reports while the evaluation runs; `seed` reaches the evaluator as
@@ -116,7 +120,7 @@ def evaluate_program(
             return _run_shell(task, copy, work, budget, jail, seed)
         # before the clock: a launcher's one-time build is not the candidate's time
         extra = {**_launcher_env(task, launch), SEED_ENV: str(seed)}
-        return _run_cascade(task, copy, work, budget, jail, extra, on_progress)
+        return _run_cascade(task, copy, work, budget, jail, extra, on_progress, pool)
     finally:
         _restore(program_path, original)
         if own_dir:
@@ -193,10 +197,22 @@ def _stage_dir(work: Path, name: str) -> Path:
     return path
 
 
+def poolable(task: TaskSpec, jail: Jail, on_progress: Progress | None) -> bool:
+    """Whether a warm worker runs this task's stages exactly as one process per stage would."""
+    return (jail.support.backend == "bwrap" and task.isolation == "whole" and task.evaluator is not None
+            and task.evaluator_command is None and on_progress is None)
+
+
 def _run_stage(task: TaskSpec, program: Path, work: Path, function: str, remaining: float,
-               jail: Jail, extra: Mapping[str, str], on_progress: Progress | None) -> SandboxResult:
+               jail: Jail, extra: Mapping[str, str], on_progress: Progress | None,
+               pool: EvalPool | None = None) -> SandboxResult:
     assert task.evaluator is not None
     evaluator = str(task.evaluator.resolve())
+    if pool is not None and poolable(task, jail, on_progress):
+        run = pool.evaluate(jail, Path(evaluator), _task_paths(task), _task_env(task), program, function,
+                            remaining, extra)
+        if run is not None:
+            return run
     if task.isolation == "split":  # trusted evaluator outside, candidate jailed by it
         channel = ResultChannel()
         policy = policy_env(jail.support, replace(jail.limits, timeout_s=remaining))
@@ -244,7 +260,8 @@ def _bounded(value: Any, depth: int = 0) -> Any:
 
 
 def _run_cascade(task: TaskSpec, program: Path, work: Path, budget: float, jail: Jail,
-                 extra: Mapping[str, str] | None = None, on_progress: Progress | None = None) -> EvalResult:
+                 extra: Mapping[str, str] | None = None, on_progress: Progress | None = None,
+                 pool: EvalPool | None = None) -> EvalResult:
     assert task.evaluator is not None
     start = time.monotonic()
     plan = cascade_plan(task)
@@ -254,7 +271,7 @@ def _run_cascade(task: TaskSpec, program: Path, work: Path, budget: float, jail:
         remaining = budget - (time.monotonic() - start)
         if remaining <= 0:
             return _timeout(budget, time.monotonic() - start, stage, result)
-        run = _run_stage(task, program, work, function, remaining, jail, extra or {}, on_progress)
+        run = _run_stage(task, program, work, function, remaining, jail, extra or {}, on_progress, pool)
         payload, problem = _result_payload(run, "evaluator result")
         if isinstance(payload, dict) and isinstance(payload.get("metrics"), dict):  # later stages refine earlier
             metrics = payload["metrics"] = {**metrics, **payload["metrics"]}

@@ -25,10 +25,11 @@ class ViewError(ValueError):
     """A path cannot be shown in the jail; the message is one line."""
 
 
-def _bwrap_prefix() -> list[str]:
-    """bwrap's namespace and privilege flags; as root the jail drops to `JAIL_UID` on the host with setpriv."""
+def _bwrap_prefix(as_init: bool = False) -> list[str]:
+    """bwrap's namespace and privilege flags; as root the jail drops to `JAIL_UID` on the host with setpriv.
+    `as_init` makes the command the PID namespace's init (no signal from inside the jail reaches it)."""
     argv = ["bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-            "--die-with-parent", "--new-session", "--clearenv"]
+            "--die-with-parent", "--new-session", "--clearenv", *(["--as-pid-1"] if as_init else [])]
     if os.geteuid() != 0:
         argv += ["--unshare-user", "--uid", str(JAIL_UID), "--gid", str(JAIL_UID), "--disable-userns"]
     return argv
@@ -96,10 +97,12 @@ def _system_view(view: _View) -> None:
 
 
 def bwrap_argv(command: Sequence[str], inputs: Mapping[str, Path], ro_paths: Mapping[Path, Path],
-               env: Mapping[str, str], cwd: str, disk_mb: int | None, devices: Sequence[str] = ()) -> list[str]:
+               env: Mapping[str, str], cwd: str, disk_mb: int | None, devices: Sequence[str] = (),
+               as_init: bool = False) -> list[str]:
     """The bwrap command line running `command` with `inputs` in the work dir and `ro_paths` (jail path ->
     host source) read-only, the interpreter and the system beside them. `devices` (e.g. the GPU's
-    `/dev/nvidia*`) are shown in the jail's otherwise minimal /dev."""
+    `/dev/nvidia*`) are shown in the jail's otherwise minimal /dev; `as_init` runs the command as the PID
+    namespace's init."""
     size = str((disk_mb or 1024) << 20)
     view = _View()
     _system_view(view)
@@ -125,7 +128,7 @@ def bwrap_argv(command: Sequence[str], inputs: Mapping[str, Path], ro_paths: Map
         view.add("--ro-bind", str(Path(src).resolve()), f"{WORK}/{rel}")
     if cwd and f"{WORK}/{cwd}" not in view.dirs:
         view.add("--perms", "0777", "--dir", f"{WORK}/{cwd}")
-    argv = _bwrap_prefix() + view.argv
+    argv = _bwrap_prefix(as_init) + view.argv
     for key, value in {**env, "HOME": WORK, "TMPDIR": "/tmp"}.items():
         argv += ["--setenv", key, value]
     argv += ["--chdir", f"{WORK}/{cwd}".rstrip("/")]

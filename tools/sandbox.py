@@ -118,7 +118,7 @@ def _within(which: int, soft: int, hard: int) -> tuple[int, int]:
     return min(soft, ceiling), min(hard, ceiling)
 
 
-def _preexec(limits: Limits, cgroup: Cgroup | None, uid: int | None,
+def preexec_hook(limits: Limits, cgroup: Cgroup | None, uid: int | None,
              keyring: KeyringFilter | None) -> Callable[[], None]:
     """Build the post-fork hook. Everything is resolved before the fork: the child must not import or load.
 
@@ -230,7 +230,7 @@ def run_sandboxed(
             stderr=subprocess.PIPE,
             start_new_session=True,
             pass_fds=(channel.fd,) if channel is not None else (),
-            preexec_fn=_preexec(limits, cgroup, uid, keyring),
+            preexec_fn=preexec_hook(limits, cgroup, uid, keyring),
         )
     except BaseException:
         if cgroup is not None:

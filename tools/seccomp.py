@@ -25,6 +25,9 @@ _ARCHES = {
     "x86_64": (0xC000003E, 248, 249, 250, True),
     "aarch64": (0xC00000B7, 217, 218, 219, False),
 }
+# machine -> shmget, semget, msgget, mq_open: IPC objects outlive their creator within an IPC namespace, which
+# the candidates of one warm worker share (`tools.pool_worker`), so there they are refused too
+_PERSISTENT_IPC = {"x86_64": (29, 64, 68, 240), "aarch64": (194, 190, 186, 180)}
 
 
 class _Filter(ctypes.Structure):
@@ -35,12 +38,16 @@ class _Program(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_Filter))]
 
 
-def keyring_filter(machine: str | None = None) -> bytes | None:
-    """The filter as bytes (8 per instruction), or None on an architecture it does not know."""
-    arch = _ARCHES.get(machine or platform.machine())
+def keyring_filter(machine: str | None = None, persistent_ipc: bool = False) -> bytes | None:
+    """The filter as bytes (8 per instruction), or None on an architecture it does not know. With
+    `persistent_ipc`, System V IPC objects and POSIX message queues are refused as well."""
+    machine = machine or platform.machine()
+    arch = _ARCHES.get(machine)
     if arch is None:
         return None
     audit, *numbers, has_x32 = arch
+    if persistent_ipc:
+        numbers += _PERSISTENT_IPC[machine]
     body = [(_LD_ABS_W, 0, 0, 4), (_JEQ_K, 1, 0, audit), (_RET_K, 0, 0, _RET_EPERM), (_LD_ABS_W, 0, 0, 0)]
     if has_x32:
         body.append((_JGE_K, len(numbers) + 1, 0, _X32_BIT))  # x32 numbers: to the EPERM at the end
@@ -53,8 +60,8 @@ def keyring_filter(machine: str | None = None) -> bytes | None:
 class KeyringFilter:
     """The filter, prepared before a fork so that installing it in the child only makes two `prctl` calls."""
 
-    def __init__(self) -> None:
-        raw = keyring_filter()
+    def __init__(self, persistent_ipc: bool = False) -> None:
+        raw = keyring_filter(persistent_ipc=persistent_ipc)
         self.available = raw is not None
         count = len(raw) // 8 if raw else 0
         self._instructions = (_Filter * count).from_buffer_copy(raw) if raw else None

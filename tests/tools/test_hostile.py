@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from tasks.registry import load_task
-from tests.support.hostile import FORKED_MEMORY, SNOOP, HostGuard, bwrap_support, whole_task
+from tests.support.hostile import FORKED_MEMORY, SNOOP, HostGuard, whole_task
+from tools.eval_pool import EvalPool
 from tools.evaluation import evaluate_program, jail_limits
 from tools.jail import JAIL_ENV, JailSupport, policy_env, run_candidate
 from tools.jail_view import interpreter_paths
@@ -29,27 +30,25 @@ CIRCLES = load_task("circle_packing")
 INITIAL_SCORE = 2.2644268467705064
 
 
-@pytest.fixture(scope="module")
-def support() -> JailSupport:
-    return bwrap_support()
-
-
-@pytest.fixture
-def marker() -> str:
-    return f"hostile-{uuid.uuid4().hex[:12]}"
-
-
-@pytest.fixture
-def guard(marker: str) -> Iterator[HostGuard]:
-    host = HostGuard(marker)
-    yield host
-    host.check()
+@pytest.fixture(params=["one-off", "warm"])
+def pool(request: pytest.FixtureRequest) -> Iterator[EvalPool | None]:
+    """Each whole-evaluator attack runs once in a process of its own and once in a warm worker (closed before
+    the host is checked: a worker outliving its pool would be a leftover too)."""
+    if request.param == "one-off":
+        yield None
+        return
+    warm = EvalPool()
+    yield warm
+    warm.close()
 
 
 def _whole(tmp_path: Path, support: JailSupport, program: str, timeout_s: float | None = None,
-           **manifest: object) -> EvalResult:
+           pool: EvalPool | None = None, **manifest: object) -> EvalResult:
     task = whole_task(tmp_path / "task", program, **manifest)
-    return evaluate_program(task, task.initial_program, timeout_s=timeout_s, support=support)
+    res = evaluate_program(task, task.initial_program, timeout_s=timeout_s, support=support, pool=pool)
+    if pool is not None:
+        assert not pool.refused(), pool.refused()
+    return res
 
 
 def _circles(tmp_path: Path, support: JailSupport, extra: str) -> EvalResult:
@@ -59,13 +58,13 @@ def _circles(tmp_path: Path, support: JailSupport, extra: str) -> EvalResult:
     return evaluate_program(CIRCLES, program, support=support)
 
 
-def test_infinite_loop_times_out(tmp_path: Path, support: JailSupport, guard: HostGuard) -> None:
-    res = _whole(tmp_path, support, "while True:\n    pass\n", timeout_s=2)
+def test_infinite_loop_times_out(tmp_path: Path, support: JailSupport, guard: HostGuard, pool: EvalPool | None) -> None:
+    res = _whole(tmp_path, support, "while True:\n    pass\n", timeout_s=2, pool=pool)
     assert res.status == "timeout" and res.error == "timed out after 2 s"
 
 
 def test_fork_storm_with_setsid_child_and_daemon_dies_with_the_jail(
-    tmp_path: Path, support: JailSupport, guard: HostGuard, marker: str
+    tmp_path: Path, support: JailSupport, guard: HostGuard, pool: EvalPool | None, marker: str
 ) -> None:
     program = f"""
     import os, subprocess, time
@@ -88,20 +87,24 @@ def test_fork_storm_with_setsid_child_and_daemon_dies_with_the_jail(
     def f():
         return float(forked)
     """
-    res = _whole(tmp_path, support, program)
+    res = _whole(tmp_path, support, program, pool=pool)
     assert res.status == "ok", res.error
     assert res.score is not None and res.score < 32, "the process limit holds the whole tree"
 
 
-def test_huge_allocation_is_a_memory_error(tmp_path: Path, support: JailSupport, guard: HostGuard) -> None:
-    res = _whole(tmp_path, support, "block = bytearray(50 * 2**30)\ndef f():\n    return 1.0\n")
+def test_huge_allocation_is_a_memory_error(
+    tmp_path: Path, support: JailSupport, guard: HostGuard, pool: EvalPool | None
+) -> None:
+    res = _whole(tmp_path, support, "block = bytearray(50 * 2**30)\ndef f():\n    return 1.0\n", pool=pool)
     assert res.status == "failed" and res.error == "MemoryError", res.error
 
 
-def test_memory_limit_holds_across_forked_children(tmp_path: Path, support: JailSupport, guard: HostGuard) -> None:
+def test_memory_limit_holds_across_forked_children(
+    tmp_path: Path, support: JailSupport, guard: HostGuard, pool: EvalPool | None
+) -> None:
     if "memory" not in support.cgroup:
         pytest.skip("no memory cgroup here")
-    res = _whole(tmp_path, support, FORKED_MEMORY, memory_mb=512)
+    res = _whole(tmp_path, support, FORKED_MEMORY, memory_mb=512, pool=pool)
     if res.status == "ok":
         assert res.score is not None and res.score < 3, "three children held 900 MB under a 512 MB limit"
     else:
@@ -109,7 +112,7 @@ def test_memory_limit_holds_across_forked_children(tmp_path: Path, support: Jail
 
 
 def test_disk_fill_stops_at_the_limits_and_leaves_the_host_clean(
-    tmp_path: Path, support: JailSupport, guard: HostGuard, marker: str
+    tmp_path: Path, support: JailSupport, guard: HostGuard, pool: EvalPool | None, marker: str
 ) -> None:
     program = f"""
     import os
@@ -127,14 +130,14 @@ def test_disk_fill_stops_at_the_limits_and_leaves_the_host_clean(
     def f():
         return float(written)
     """
-    res = _whole(tmp_path, support, program, disk_mb=16)
+    res = _whole(tmp_path, support, program, disk_mb=16, pool=pool)
     assert res.status == "ok", res.error
     assert res.score is not None and res.score <= 3 * 16, "work dir, /tmp and /dev/shm hold 16 MB each"
     assert not list(tmp_path.rglob(f"{marker}*")), "nothing was written outside the jail"
 
 
 def test_evaluator_task_folder_and_host_files_cannot_be_written(
-    tmp_path: Path, support: JailSupport, guard: HostGuard
+    tmp_path: Path, support: JailSupport, guard: HostGuard, pool: EvalPool | None
 ) -> None:
     task_dir = tmp_path / "task"
     victims = [task_dir / "evaluator.py", task_dir / "initial_program.py", tmp_path / "outside.txt"]
@@ -152,14 +155,16 @@ def test_evaluator_task_folder_and_host_files_cannot_be_written(
     def f():
         return float(wrote)
     """
-    res = _whole(tmp_path, support, program)
+    res = _whole(tmp_path, support, program, pool=pool)
     assert (res.status, res.score) == ("ok", 0.0)
     assert "999" not in (task_dir / "evaluator.py").read_text() and not (tmp_path / "outside.txt").exists()
     honest = whole_task(tmp_path / "task2", "def f():\n    return 2.5\n")
     assert evaluate_program(honest, honest.initial_program, support=support).score == 2.5
 
 
-def test_no_network_not_even_loopback(tmp_path: Path, support: JailSupport, guard: HostGuard) -> None:
+def test_no_network_not_even_loopback(
+    tmp_path: Path, support: JailSupport, guard: HostGuard, pool: EvalPool | None
+) -> None:
     tcp = socket.socket()
     tcp.bind(("127.0.0.1", 0))
     tcp.listen(1)
@@ -188,7 +193,7 @@ def test_no_network_not_even_loopback(tmp_path: Path, support: JailSupport, guar
         return float(reached)
     """
     try:
-        res = _whole(tmp_path, support, program)
+        res = _whole(tmp_path, support, program, pool=pool)
         with pytest.raises(TimeoutError):
             tcp.accept()
         with pytest.raises(TimeoutError):
@@ -200,7 +205,7 @@ def test_no_network_not_even_loopback(tmp_path: Path, support: JailSupport, guar
 
 
 def test_killing_the_parent_or_every_process_it_can_reach_harms_nothing(
-    tmp_path: Path, support: JailSupport, guard: HostGuard
+    tmp_path: Path, support: JailSupport, guard: HostGuard, pool: EvalPool | None
 ) -> None:
     attack = """
     import os, signal
@@ -213,28 +218,36 @@ def test_killing_the_parent_or_every_process_it_can_reach_harms_nothing(
     def f():
         return float(refused)
     """
-    res = _whole(tmp_path, support, attack)
-    assert (res.status, res.score) == ("ok", 3.0), "the jail's init and the runner are out of its reach"
+    res = _whole(tmp_path, support, attack, pool=pool)
+    if pool is None:
+        assert (res.status, res.score) == ("ok", 3.0), "the jail's init and the runner are out of its reach"
+        return
+    # in a warm worker the parent is the worker, the namespace's init: the kernel takes the signal and drops it
+    assert (res.status, res.score) == ("ok", 1.0), res.error
+    workers = {w.proc.pid for idle in pool._idle.values() for w in idle if w.proc is not None}
+    honest = whole_task(tmp_path / "task", "def f():\n    return 2.5\n")
+    assert evaluate_program(honest, honest.initial_program, support=support, pool=pool).score == 2.5
+    assert workers and workers == {w.proc.pid for idle in pool._idle.values() for w in idle if w.proc is not None}
 
 
 def test_killing_its_own_group_is_a_failed_node_with_the_signal(
-    tmp_path: Path, support: JailSupport, guard: HostGuard
+    tmp_path: Path, support: JailSupport, guard: HostGuard, pool: EvalPool | None
 ) -> None:
     attack = "import os, signal\nos.killpg(0, signal.SIGKILL)\n"
-    res = _whole(tmp_path, support, attack + "def f():\n    return 1.0\n")
+    res = _whole(tmp_path, support, attack + "def f():\n    return 1.0\n", pool=pool)
     assert res.status == "failed" and res.error == "killed by SIGKILL (signal 9)", res.error
     split = _circles(tmp_path, support, attack)
     assert split.status == "invalid" and "killed by SIGKILL (signal 9)" in split.error, split.error
     assert "memory" not in split.error
 
 
-def test_segfault_is_named(tmp_path: Path, support: JailSupport, guard: HostGuard) -> None:
-    res = _whole(tmp_path, support, "import ctypes\nctypes.string_at(0)\ndef f():\n    return 1.0\n")
+def test_segfault_is_named(tmp_path: Path, support: JailSupport, guard: HostGuard, pool: EvalPool | None) -> None:
+    res = _whole(tmp_path, support, "import ctypes\nctypes.string_at(0)\ndef f():\n    return 1.0\n", pool=pool)
     assert res.status == "failed" and res.error.startswith("killed by SIGSEGV (signal 11)"), res.error
 
 
 def test_a_gigabyte_on_stdout_and_stderr_keeps_the_tails(tmp_path: Path, support: JailSupport,
-                                                         guard: HostGuard) -> None:
+                                                         guard: HostGuard, pool: EvalPool | None) -> None:
     program = """
     import os
     chunk = b"y" * 2**20
@@ -245,18 +258,18 @@ def test_a_gigabyte_on_stdout_and_stderr_keeps_the_tails(tmp_path: Path, support
     def f():
         return 1.0
     """
-    res = _whole(tmp_path, support, program, timeout_s=60)
+    res = _whole(tmp_path, support, program, timeout_s=60, pool=pool)
     assert (res.status, res.score) == ("ok", 1.0)
     assert len(res.stdout_tail) <= 64_000 and res.stdout_tail.endswith("LAST LINE\n")
     assert len(res.stderr_tail) <= 64_000
 
 
 def test_keys_cannot_be_read_through_proc_or_inherited_fds(
-    tmp_path: Path, support: JailSupport, guard: HostGuard, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, support: JailSupport, guard: HostGuard, pool: EvalPool | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     key = f"sk-hostile-{uuid.uuid4().hex}"
     monkeypatch.setenv("OPENAI_API_KEY", key)
-    res = _whole(tmp_path, support, SNOOP + "def f():\n    return 1.0\n")
+    res = _whole(tmp_path, support, SNOOP + "def f():\n    return 1.0\n", pool=pool)
     assert res.status == "ok" and "/proc" not in res.stderr_tail, res.error
     assert "PYTHONHASHSEED" in res.stdout_tail, "the candidate did print what it saw"
     assert key not in res.to_json() and "OPENAI_API_KEY" not in res.to_json()
@@ -367,7 +380,9 @@ def f():
 """
 
 
-def test_the_kernel_keyring_is_out_of_reach(tmp_path: Path, support: JailSupport, guard: HostGuard) -> None:
+@pytest.mark.parametrize("warm", [False, True], ids=["one-off", "warm"])
+def test_the_kernel_keyring_is_out_of_reach(tmp_path: Path, support: JailSupport, guard: HostGuard,
+                                            warm: bool) -> None:
     numbers = {"x86_64": (248, 250), "aarch64": (217, 219)}.get(platform.machine())
     if numbers is None:
         pytest.skip("keyring system call numbers unknown for this architecture")
@@ -381,10 +396,13 @@ def test_the_kernel_keyring_is_out_of_reach(tmp_path: Path, support: JailSupport
     runner = tmp_path / "runner.py"
     runner.write_text(script + textwrap.dedent(f"""
         from tasks.spec import load_task_dir
+        from tools.eval_pool import EvalPool
         from tools.evaluation import evaluate_program
         from tools.jail import probe_support
         task = load_task_dir({str(tmp_path / "task")!r})
-        print(evaluate_program(task, task.initial_program, support=probe_support("bwrap")).to_json())
+        pool = EvalPool() if {warm!r} else None
+        print(evaluate_program(task, task.initial_program, support=probe_support("bwrap"), pool=pool).to_json())
+        assert pool is None or not pool.refused(), pool.refused()
     """))
     whole_task(tmp_path / "task", KEYRING.format(add_key=add_key, keyctl=keyctl))
     proc = subprocess.run([sys.executable, str(runner)], capture_output=True, text=True, timeout=120,
@@ -405,7 +423,7 @@ def test_the_kernel_keyring_is_out_of_reach(tmp_path: Path, support: JailSupport
     ids=["huge-int", "deep-garbage", "deep-valid-json"],
 )
 def test_garbage_on_the_result_channel_is_a_node_not_a_crash(
-    tmp_path: Path, support: JailSupport, guard: HostGuard, payload: str, status: str, error: str
+    tmp_path: Path, support: JailSupport, guard: HostGuard, pool: EvalPool | None, payload: str, status: str, error: str
 ) -> None:
     program = f"""
     import os
@@ -417,12 +435,12 @@ def test_garbage_on_the_result_channel_is_a_node_not_a_crash(
             pass
     os._exit(0)
     """
-    res = _whole(tmp_path, support, program)
+    res = _whole(tmp_path, support, program, pool=pool)
     assert res.status == status and res.error.startswith(error), res.error
 
 
 def test_a_limit_reached_without_ending_the_child_is_named_beside_its_signal(
-    tmp_path: Path, support: JailSupport, guard: HostGuard
+    tmp_path: Path, support: JailSupport, guard: HostGuard, pool: EvalPool | None
 ) -> None:
     program = """
     import os, signal, time
@@ -435,12 +453,14 @@ def test_a_limit_reached_without_ending_the_child_is_named_beside_its_signal(
             break
     os.kill(os.getpid(), signal.SIGSEGV)
     """
-    res = _whole(tmp_path, support, program)
+    res = _whole(tmp_path, support, program, pool=pool)
     assert res.status == "failed"
     assert res.error == "killed by SIGSEGV (signal 11); process limit reached (32 processes)"
 
 
-def test_open_files_are_capped_per_process(tmp_path: Path, support: JailSupport, guard: HostGuard) -> None:
+def test_open_files_are_capped_per_process(
+    tmp_path: Path, support: JailSupport, guard: HostGuard, pool: EvalPool | None
+) -> None:
     program = """
     import os
     held = []
@@ -452,5 +472,5 @@ def test_open_files_are_capped_per_process(tmp_path: Path, support: JailSupport,
     def f():
         return float(len(held))
     """
-    res = _whole(tmp_path, support, program)
+    res = _whole(tmp_path, support, program, pool=pool)
     assert res.status == "ok" and res.score is not None and res.score < 1024, res
