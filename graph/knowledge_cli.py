@@ -15,6 +15,7 @@ from rich.console import Console
 
 from graph.runner import load_run_config
 from knowledge.cognition import CognitionBase
+from knowledge.embedding_cache import cached
 from knowledge.embeddings import make_embedder
 from knowledge.ingest import ingest, iter_corpus_files
 from knowledge.task_store import open_cognition, open_task_store, seed_corpus
@@ -30,7 +31,7 @@ RunOpt = Annotated[Path | None, typer.Option("--run-dir", help="Work on this run
 
 def open_seeded_store(task: TaskSpec, embedder_spec: str = "minilm") -> CognitionBase:
     """The task's standing base, seeded from the global corpus and the task's knowledge folder."""
-    base = open_task_store(task.name, make_embedder(embedder_spec))
+    base = open_task_store(task.name, cached(make_embedder(embedder_spec)))
     ingest(base, seed_corpus(task))
     return base
 
@@ -40,7 +41,7 @@ def _open(task: str | None, run_dir: Path | None) -> CognitionBase:
         raise ValueError("give exactly one of --task T and --run-dir D")
     if run_dir is not None:
         context, _ = load_run_config(run_dir)
-        return open_cognition(Path(run_dir), make_embedder(context.embedder))
+        return open_cognition(Path(run_dir), cached(make_embedder(context.embedder)))
     return open_seeded_store(load_task(task))
 
 

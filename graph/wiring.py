@@ -23,6 +23,7 @@ from graph.services import ServiceProvider, Services
 from graph.settings import Settings, resolve_settings
 from graph.trial_order import TrialOrder
 from knowledge.database import SQLiteDatabase
+from knowledge.embedding_cache import cached
 from knowledge.embeddings import make_embedder
 from knowledge.ingest import ingest
 from knowledge.novelty import NoveltyIndex
@@ -43,7 +44,7 @@ def open_services(context: Context) -> Services:
     run_dir = Path(context.run_dir).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     db = SQLiteDatabase(run_dir / "run.db")
-    embedder = make_embedder(context.embedder) if settings.needs_embedder else None
+    embedder = cached(make_embedder(context.embedder)) if settings.needs_embedder else None
     cognition = None
     if context.cognition:
         cognition = open_cognition(run_dir, embedder)

@@ -15,6 +15,9 @@ from tests.support.tiny_task import write_tiny_task
 os.environ.setdefault("LANGGRAPH_STRICT_MSGPACK", "true")
 # tasks' standing knowledge bases of the test session live in a folder of its own, never in the user's data dir
 os.environ.setdefault("ASI_EVOLVE_KNOWLEDGE_HOME", tempfile.mkdtemp(prefix="asi-evolve-knowledge-"))
+# and embeddings remembered across its runs in a file of its own
+os.environ.setdefault("ASI_EVOLVE_EMBEDDING_CACHE", os.path.join(tempfile.mkdtemp(prefix="asi-evolve-emb-"),
+                                                                 "embeddings.db"))
 os.environ.setdefault("LANGGRAPH_CLI_NO_ANALYTICS", "1")
 os.environ.setdefault("LANGGRAPH_NO_VERSION_CHECK", "1")
 
