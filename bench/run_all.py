@@ -7,30 +7,50 @@ from __future__ import annotations
 
 import os
 import platform
+from importlib import metadata
 from pathlib import Path
 
-from bench import bench_retrieval, bench_sampling, bench_sandbox, bench_startup
+from bench import bench_retrieval, bench_sampling, bench_sandbox, bench_startup, loop_profile
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 
 
+def machine() -> str:
+    """The CPU, its cores and the versions the figures depend on."""
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.machine()) if Path("/proc/cpuinfo").exists() else ""
+    versions = ", ".join(f"{name} {_version(name)}" for name in ("langgraph", "torch", "faiss-cpu"))
+    return f"{os.cpu_count()} CPU cores ({model or platform.machine()}), Python {platform.python_version()}, {versions}"
+
+
+def _version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
 def main() -> None:
     sections = [
+        ("Framework overhead per candidate", "Where a candidate's time goes in a whole run with an instant evaluator "
+         "and an instant model (target: ≤ 10 ms framework overhead per candidate, flat as the run grows).",
+         loop_profile.run(), loop_profile.HISTORY),
         ("Parent sampling", "Per-call time of `sample()` after observing N synthetic nodes, state size and the cost of "
-         "saving/loading it (targets: ≤ 2 ms per sample at 100k nodes).", bench_sampling.run()),
+         "saving/loading it (targets: ≤ 2 ms per sample at 100k nodes).", bench_sampling.run(), ""),
         ("Cognition retrieval", "FAISS search per query over N items (flat up to 10k, HNSW above), the full search "
          "including SQLite, and MiniLM query embedding (target: ≤ 5 ms per retrieval at 100k items).",
-         bench_retrieval.run()),
+         bench_retrieval.run(), ""),
         ("Sandbox overhead", "Median, p90 and min ms per trivial evaluation with bubblewrap namespaces and with "
          "process limits only, plus the bare process layer and one `run_candidate` (100 runs each).",
-         bench_sandbox.run()),
+         bench_sandbox.run(), bench_sandbox.HISTORY),
         ("Start-up", "Wall-clock ms of a fresh interpreter running each entry point in the repository root (10 runs "
-         "after a warm-up): what a user waits for before the CLI does anything.", bench_startup.run()),
+         "after a warm-up): what a user waits for before the CLI does anything.", bench_startup.run(),
+         bench_startup.HISTORY),
     ]
-    lines = ["# Benchmarks", "", f"Written by `make bench` on {os.cpu_count()} CPU cores ({platform.machine()}, "
-             f"Python {platform.python_version()}). Timings in milliseconds unless stated.", ""]
-    for title, note, table in sections:
-        lines += [f"## {title}", "", note, "", table.strip(), ""]
+    lines = ["# Benchmarks", "", f"Written by `make bench` on {machine()}. Timings in milliseconds unless stated.",
+             ""]
+    for title, note, table, history in sections:
+        lines += [f"## {title}", "", note, "", table.strip(), ""] + ([history.strip(), ""] if history else [])
     DOC.write_text("\n".join(lines))
     print(f"wrote {DOC}")
 
