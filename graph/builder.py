@@ -1,7 +1,9 @@
 """The loop graph: START --> tally --> (Learner --Send x K--> trial subgraph --> tally | END).
 
 Two compiles (DESIGN rule 1): `graph` has no checkpointer and is what `langgraph dev` serves; `compile_graph`
-adds a SQLite checkpointer for the CLI and Python users, so a run resumes after a crash.
+adds a SQLite checkpointer for the CLI and Python users, so a run resumes after a crash. Studio's graph saves
+each trial's steps as a subgraph so they can be inspected there; a run's graph saves the loop's steps only (a trial
+cut short is re-run whole on resume, see `graph.trial.build_trial`).
 """
 
 from __future__ import annotations
@@ -23,12 +25,14 @@ from graph.trial import ExtraNode, build_trial
 from graph.wiring import CachedProvider
 
 
-def make_builder(provider: ServiceProvider | None = None, extra_nodes: Sequence[ExtraNode] = ()) -> StateGraph:
-    """Build the (uncompiled) loop graph. `provider` opens services per run; `extra_nodes` extend every trial."""
+def make_builder(provider: ServiceProvider | None = None, extra_nodes: Sequence[ExtraNode] = (),
+                 trial_checkpoints: bool = False) -> StateGraph:
+    """Build the (uncompiled) loop graph. `provider` opens services per run; `extra_nodes` extend every trial;
+    `trial_checkpoints` saves each trial's steps too (see `graph.trial.build_trial`)."""
     provider = provider or CachedProvider()
     b = StateGraph(LoopState, context_schema=Context, input_schema=LoopInput, output_schema=LoopOutput)
     b.add_node("learner", make_learner_node(provider))
-    b.add_node("trial", build_trial(provider, extra_nodes))
+    b.add_node("trial", build_trial(provider, extra_nodes, trial_checkpoints))
     b.add_node("tally", make_tally_node(provider))
     b.add_edge(START, "tally")
     b.add_edge("trial", "tally")
@@ -41,6 +45,6 @@ def compile_graph(run_dir: str | Path, builder: StateGraph | None = None) -> Com
     return (builder or make_builder()).compile(checkpointer=open_checkpointer(Path(run_dir)))
 
 
-builder = make_builder()
+builder = make_builder(trial_checkpoints=True)  # Studio shows every trial's steps
 graph = builder.compile()
 graph.name = "asi-evolve"

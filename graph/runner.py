@@ -58,10 +58,14 @@ def _recursion_limit(max_steps: int) -> int:
 def _drive(graph, payload, context: Context, max_steps: int, listener: Listener | None,
            interrupt_after: list[str] | None = None, on_training: Listener | None = None) -> dict[str, Any]:
     """Stream the run: the loop's tallies go to `listener`, training progress a launcher streams from inside a
-    trial (LangGraph's custom stream) to `on_training`."""
+    trial (LangGraph's custom stream) to `on_training`.
+
+    Checkpoints are saved in the background while the next step runs (`durability="async"`): a kill loses at most
+    the steps after the last saved checkpoint, and resuming re-runs them from there. That is lossless because the
+    node store, written before a trial's step ends, is what a re-run trial finds its result in (by trial key)."""
     config = _thread_config(_recursion_limit(max_steps))
     for namespace, mode, chunk in graph.stream(payload, config, context=context, stream_mode=["updates", "custom"],
-                                               subgraphs=True, durability="sync", interrupt_after=interrupt_after):
+                                               subgraphs=True, durability="async", interrupt_after=interrupt_after):
         if mode == "updates" and not namespace and listener and isinstance(chunk, dict) and "tally" in chunk:
             listener(chunk["tally"])
         elif mode == "custom" and on_training and isinstance(chunk, dict) and isinstance(chunk.get("training"), dict):
@@ -108,6 +112,13 @@ def load_run_config(run_dir: Path) -> tuple[Context, Budget]:
         raise RunError(f"{path}: unreadable run configuration ({exc})") from None
 
 
+def _unfinished(snapshot) -> bool:
+    """Whether the thread has steps left to run. A kill after a step's writes were saved but before the
+    checkpoint that follows them leaves a snapshot whose only task has its result and no `next`; it is unfinished
+    too (driving it applies the writes and goes on)."""
+    return bool(snapshot.next) or bool(snapshot.tasks)
+
+
 def resume_run(run_dir: Path, extra_steps: int | None = None, *, builder: StateGraph | None = None,
                listener: Listener | None = None, on_training: Listener | None = None) -> dict[str, Any]:
     """Continue the run's thread after a crash or a finished budget.
@@ -124,7 +135,7 @@ def resume_run(run_dir: Path, extra_steps: int | None = None, *, builder: StateG
     if extra_steps is None:
         if not snapshot.values:  # crashed before the first checkpoint: start the thread afresh
             return _drive(graph, budget.as_input(), context, budget.max_steps, listener, on_training=on_training)
-        if snapshot.next:
+        if _unfinished(snapshot):
             steps = snapshot.values.get("max_steps", budget.max_steps)
             return _drive(graph, None, context, steps, listener, on_training=on_training)
         return snapshot.values
@@ -132,7 +143,7 @@ def resume_run(run_dir: Path, extra_steps: int | None = None, *, builder: StateG
     if not snapshot.values:
         return _drive(graph, replace(budget, max_steps=target).as_input(), context, target, listener,
                       on_training=on_training)
-    if snapshot.next:  # finish the interrupted generation up to its tally, then re-budget
+    if _unfinished(snapshot):  # finish the interrupted generation up to its tally, then re-budget
         _drive(graph, None, context, target, listener, interrupt_after=["tally"], on_training=on_training)
     more = {"max_steps": target, "max_wall_s": budget.max_wall_s, "started_at": time.time(), "stop_reason": None}
     graph.update_state(config, more, as_node="tally")  # the router sees the new budget and goes on

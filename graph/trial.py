@@ -91,7 +91,13 @@ def user_node(provider: ServiceProvider, extra: ExtraNode) -> Callable:
     return node
 
 
-def build_trial(provider: ServiceProvider, extra_nodes: Sequence[ExtraNode] = ()) -> CompiledStateGraph:
+def build_trial(provider: ServiceProvider, extra_nodes: Sequence[ExtraNode] = (),
+                checkpoints: bool = False) -> CompiledStateGraph:
+    """The trial subgraph. Without `checkpoints` (the default) it saves no checkpoints of its own: a trial that a
+    crash interrupts is re-run whole from the loop's last checkpoint, which is lossless (its model calls replay
+    from the call ledger, a stored node is found by its trial key) and saves two thirds of the checkpoint writes.
+    With `checkpoints` its steps are saved and shown as a subgraph (Studio, `get_graph(xray=True)`, interrupts
+    inside a trial)."""
     names = [n.name for n in extra_nodes]
     clash = set(names) & set(CORE_NODES) or {n for n in names if names.count(n) > 1}
     if clash:
@@ -128,4 +134,4 @@ def build_trial(provider: ServiceProvider, extra_nodes: Sequence[ExtraNode] = ()
     if len(after_engineer) > 1:
         link(after_engineer[1:], "analyzer")
     link(chain("analyzer"), END)
-    return g.compile()
+    return g.compile(checkpointer=None if checkpoints else False)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterable
 
+from tools import pyast
+
 # builtins that reach around the language: introspection, dynamic code, files
 BANNED_CALLS = frozenset({"eval", "exec", "compile", "open", "getattr", "setattr", "delattr", "globals", "locals",
                           "vars", "__import__", "breakpoint", "input", "memoryview", "exit", "quit"})
@@ -33,7 +35,7 @@ def policy_findings(source: str, allowed_modules: Iterable[str]) -> list[str]:
 
     `allowed_modules`: the top-level modules the candidate may import (e.g. torch, math)."""
     try:
-        tree = ast.parse(source)
+        tree = pyast.parse(source)
     except SyntaxError as exc:
         return [f"syntax error on line {exc.lineno}: {exc.msg}"]
     allowed = frozenset(allowed_modules)

@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from tools import pyast
+
 AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"
 _INDEX = {a: i for i, a in enumerate(AMINO_ACIDS)}
 # Kyte & Doolittle (1982) hydropathy index
@@ -163,7 +165,7 @@ def requested_features(source: str, defaults: tuple[Any, Any]) -> tuple[dict, di
     import ast
 
     try:
-        tree = ast.parse(source)
+        tree = pyast.parse(source)
     except SyntaxError as exc:
         raise FeatureSpecError(f"syntax error at line {exc.lineno}: {exc.msg}") from None
     found = {"DRUG_FEATURES": defaults[0], "PROTEIN_FEATURES": defaults[1]}

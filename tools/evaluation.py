@@ -9,6 +9,7 @@ channel only this process reads, and the score is computed here from them.
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import math
 import os
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from tasks.spec import TaskSpec
+from tools import pyast
 from tools.child_env import python_argv, scrubbed_env
 from tools.deepspeed_launch import LAUNCH_ENV, DeepSpeedOptions, Progress, ensure_extensions, parse_progress
 from tools.eval_child import RESULT_FD_ENV, jsonable
@@ -41,11 +43,21 @@ SEED_ENV = "ASI_EVOLVE_SEED"
 
 
 def defined_functions(evaluator: Path) -> set[str]:
-    """Top-level names the evaluator module defines (functions, assignments, imports; read with ast, never run)."""
+    """Top-level names the evaluator module defines (functions, assignments, imports; read with ast, never run).
+    Read once per version of the file (every candidate's evaluation asks)."""
     try:
-        tree = ast.parse(Path(evaluator).read_text(errors="replace"))
-    except (OSError, SyntaxError, ValueError):
+        stat = Path(evaluator).stat()
+    except OSError:
         return set()
+    return set(_defined_names(str(evaluator), stat.st_mtime_ns, stat.st_size))
+
+
+@functools.lru_cache(maxsize=64)
+def _defined_names(evaluator: str, _mtime_ns: int, _size: int) -> frozenset[str]:
+    try:
+        tree = pyast.parse(Path(evaluator).read_text(errors="replace"))
+    except (OSError, SyntaxError, ValueError):
+        return frozenset()
     names: set[str] = set()
     pending: list[ast.stmt] = list(tree.body)
     while pending:
@@ -62,7 +74,7 @@ def defined_functions(evaluator: Path) -> set[str]:
             pending.extend(getattr(node, "finalbody", []))
             for handler in getattr(node, "handlers", []):
                 pending.extend(handler.body)
-    return names
+    return frozenset(names)
 
 
 def cascade_plan(task: TaskSpec) -> list[tuple[int, str]]:

@@ -12,6 +12,7 @@ import keyword
 import tokenize
 from dataclasses import dataclass
 
+from tools import pyast
 from tools.edits import EditError, evolve_regions
 
 COMPOUND = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.If, ast.For, ast.AsyncFor, ast.While,
@@ -64,7 +65,7 @@ def axis_positions(program: str) -> set[tuple[int, int]]:
     """(0-based line, col) of int literals that are axis or shape arguments (see `AXIS_CALLS`) or part of an
     assert (a check, not a knob: shifting it only makes the check fail)."""
     try:
-        tree = ast.parse(program)
+        tree = pyast.parse(program)
     except (SyntaxError, ValueError):
         return set()
     found: set[tuple[int, int]] = set()
@@ -147,7 +148,7 @@ def kind(literal: str) -> str:
 def top_functions(program: str, regions: list[tuple[int, int]]) -> dict[str, tuple[int, int]]:
     """Top-level functions wholly inside one region: name -> [first, end) line indices, decorators in."""
     try:
-        tree = ast.parse(program)
+        tree = pyast.parse(program)
     except (SyntaxError, ValueError):
         return {}
     found = {}
@@ -164,7 +165,7 @@ def simple_statements(
 ) -> list[tuple[list[ast.stmt], int]]:
     """(body, index) of every simple statement alone on its one line inside a region (docstrings left out)."""
     try:
-        tree = ast.parse(program)
+        tree = pyast.parse(program)
     except (SyntaxError, ValueError):
         return []
     sites = []

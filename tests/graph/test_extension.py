@@ -29,12 +29,11 @@ def test_reviewer_node_vetoes_proposals_before_any_experiment(
             return {"verdict": Verdict("vetoed", "reviewer: x = 2.5 was tried in a previous study")}
         return {}
 
-    builder = make_builder(
-        provider_with(researcher=StepResearcher(step=0.5)),
-        extra_nodes=[ExtraNode("reviewer", reviewer, after="researcher")],
-    )
-    graph = builder.compile(checkpointer=InMemorySaver())
-    assert "reviewer" in graph.get_graph(xray=True).to_json()["nodes"].__repr__()
+    extra = [ExtraNode("reviewer", reviewer, after="researcher")]
+    provider = provider_with(researcher=StepResearcher(step=0.5))
+    shown = make_builder(provider, extra, trial_checkpoints=True).compile(checkpointer=InMemorySaver())
+    assert "reviewer" in repr(shown.get_graph(xray=True).to_json()["nodes"])  # what Studio draws
+    graph = make_builder(provider, extra_nodes=extra).compile(checkpointer=InMemorySaver())
     context = Context(task=str(tiny_task), run_dir=str(tmp_path / "run"), sampler="greedy", embedder=hash_embedder)
     graph.invoke({"max_steps": 5}, thread_config(100), context=context)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from agents.strategies.protocols import Proposal, ResearchContext
 from graph.budget import Budget
 from graph.builder import make_builder
+from graph.checkpoint import open_checkpointer, thread_config
 from graph.context import Context
 from graph.runner import resume_run, start_run, stored_steps
 from knowledge.database import SQLiteDatabase
@@ -81,3 +83,32 @@ def test_an_interrupted_generation_is_finished_and_counts(tiny_task: Path, tmp_p
     assert stored_steps(run_dir) == state["steps"] == before + 4
     generations = [int(k[1:5]) for k in keys(run_dir)]
     assert generations == sorted(generations) and max(generations) * 2 >= before + 4
+
+
+def cut_after_tally(run_dir: Path, steps: int) -> None:
+    """Leave the checkpoints as a kill leaves them between saving a tally's writes and saving the checkpoint after
+    it (checkpoints are saved in the background): the newest checkpoint is the one the tally of step `steps + 1`
+    ran from, with the tally's writes, and nothing later."""
+    graph = make_builder(provider_with(researcher=StepResearcher(step=0.01))).compile(
+        checkpointer=open_checkpointer(run_dir))
+    before = next(s for s in graph.get_state_history(thread_config())
+                  if s.next == ("tally",) and s.values.get("steps") == steps)
+    newest = before.config["configurable"]["checkpoint_id"]
+    with sqlite3.connect(run_dir / "checkpoints.db") as conn:
+        conn.execute("DELETE FROM checkpoints WHERE checkpoint_id > ?", (newest,))
+        conn.execute("DELETE FROM writes WHERE checkpoint_id > ?", (newest,))
+    cut = graph.get_state(thread_config())
+    assert cut.next == () and [t.name for t in cut.tasks] == ["tally"]  # what a finished run looks like, nearly
+
+
+@pytest.mark.parametrize("extra", [None, 2])
+def test_a_kill_between_a_tally_and_its_checkpoint_is_resumed(tiny_task: Path, tmp_path: Path,
+                                                               extra: int | None) -> None:
+    run_dir = tmp_path / "run"
+    context = Context(task=str(tiny_task), run_dir=str(run_dir), sampler="greedy", cognition=False)
+    start_run(context, Budget(6), builder=healthy())
+    cut_after_tally(run_dir, 3)
+    state = resume_run(run_dir, extra, builder=healthy())
+    want = 6 if extra is None else 6 + extra
+    assert state["steps"] == stored_steps(run_dir) == want
+    assert len(set(keys(run_dir))) == len(keys(run_dir)) == want + 1
