@@ -10,7 +10,7 @@ import platform
 from importlib import metadata
 from pathlib import Path
 
-from bench import bench_retrieval, bench_sampling, bench_sandbox, bench_startup, loop_profile
+from bench import bench_retrieval, bench_sampling, bench_sandbox, bench_startup, loop_profile, peers
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 
@@ -35,6 +35,10 @@ def main() -> None:
         ("Framework overhead per candidate", "Where a candidate's time goes in a whole run with an instant evaluator "
          "and an instant model (target: ≤ 10 ms framework overhead per candidate, flat as the run grows).",
          loop_profile.run(), loop_profile.HISTORY),
+        ("Against OpenEvolve", "Both frameworks on the same OpenEvolve-style task with an instant evaluator, "
+         "driven by the same local mutation server, alternating run by run (`python -m bench.peers`; target: "
+         "≥ 3× OpenEvolve's candidates per minute over 1,000 iterations, the same result for the same seed).",
+         peers.run(), ""),
         ("Parent sampling", "Per-call time of `sample()` after observing N synthetic nodes, state size and the cost of "
          "saving/loading it (targets: ≤ 2 ms per sample at 100k nodes).", bench_sampling.run(), ""),
         ("Cognition retrieval", "FAISS search per query over N items (flat up to 10k, HNSW above), the full search "
