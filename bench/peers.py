@@ -188,10 +188,34 @@ def quality_table(seeds: dict[int, dict[str, dict[str, Any]]], again: dict[str, 
     return "\n".join(lines)
 
 
+def plot(runs: dict[str, dict[str, Any]], title: str, path: Path, window: int = 50) -> None:
+    """ms between stored programs along the run, a moving mean over `window`, one line per framework."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    figure, axes = pyplot.subplots(figsize=(7.5, 3.6), dpi=100)
+    for name, fig in runs.items():
+        at = fig["stored_at"]
+        gaps = [1e3 * (b - a) for a, b in zip(at, at[1:], strict=False)]
+        means = [statistics.fmean(gaps[max(0, i - window + 1):i + 1]) for i in range(len(gaps))]
+        axes.plot(range(1, len(means) + 1), means, label=name, linewidth=1.4)
+    axes.set_xlabel("stored programs")
+    axes.set_ylabel(f"ms between stored programs\n(mean of the last {window})")
+    axes.set_title(title, fontsize=10)
+    axes.set_ylim(bottom=0)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path)
+    pyplot.close(figure)
+
+
 def run(base_url: str | None = None, model: str = "mutation", short: bool = False, n: int = 200,
-        task: Path = INSTANT) -> str:
+        task: Path = INSTANT, plot_to: Path | None = None) -> str:
     """Every table: speed at `n` iterations with 1 and 2 workers and at 1,000 (`n` when `short`) with 2, best
-    score over seeds 0-2 at `n`, and seed 0 once more."""
+    score over seeds 0-2 at `n`, and seed 0 once more. With `plot_to`, the longest run is drawn there."""
     try:
         python = openevolve_python()
     except RuntimeError as exc:
@@ -207,6 +231,11 @@ def run(base_url: str | None = None, model: str = "mutation", short: bool = Fals
     for seed in (1, 2):
         seeds[seed] = measure(n, 1, seed, python, base_url, model, task)
     again = measure(n, 1, 0, python, base_url, model, task)
+    drawn = ""
+    if plot_to is not None:
+        label = next(reversed(speed))
+        plot(speed[label], f"{label}, {_shown(task)}", plot_to)
+        drawn = f"![ms between stored programs along the {label} run]({plot_to.name})"
     return "\n\n".join([
         speed_table(speed),
         "Each cell: wall time of the whole process (start-up included), iterations per minute over it, and the "
@@ -215,6 +244,7 @@ def run(base_url: str | None = None, model: str = "mutation", short: bool = Fals
         f"proposal too). OpenEvolve {OPENEVOLVE.split('==')[1]} from PyPI in its own environment; task "
         f"`{_shown(task)}`; " + (f"both against {base_url}, model {model}." if base_url else
                                  "both against the mutation server, a fresh one per run."),
+        *([drawn] if drawn else []),
         quality_table(seeds, again),
     ])
 
@@ -226,10 +256,11 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=200, help="iterations of each run but the long one")
     parser.add_argument("--short", action="store_true", help="no 1,000-iteration run (a quick look)")
     parser.add_argument("--task", type=Path, default=INSTANT, help="an OpenEvolve-style task folder")
+    parser.add_argument("--plot", type=Path, help="draw the longest run into this PNG file")
     args = parser.parse_args()
     if not (args.task / "initial_program.py").is_file() or not (args.task / "evaluator.py").is_file():
         parser.error(f"{args.task}: not an OpenEvolve-style task folder (initial_program.py, evaluator.py)")
-    print(run(args.base_url, args.model, args.short, args.iterations, args.task.resolve()))
+    print(run(args.base_url, args.model, args.short, args.iterations, args.task.resolve(), args.plot))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import platform
 from importlib import metadata
 from pathlib import Path
 
-from bench import bench_retrieval, bench_sampling, bench_sandbox, bench_startup, loop_profile, peers
+from bench import bench_retrieval, bench_sampling, bench_sandbox, bench_startup, loop_profile, peers, scale
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 
@@ -38,7 +38,10 @@ def main() -> None:
         ("Against OpenEvolve", "Both frameworks on the same OpenEvolve-style task with an instant evaluator, "
          "driven by the same local mutation server, alternating run by run (`python -m bench.peers`; target: "
          "≥ 3× OpenEvolve's candidates per minute over 1,000 iterations, the same result for the same seed).",
-         peers.run(), ""),
+         peers.run(plot_to=DOC.with_name("benchmarks-peers.png")), ""),
+        ("At scale and in parallel", "A 10,000-node run: time between stored nodes and checkpoint bytes as it "
+         "grows (targets: flat), the controller's memory, resuming it (target: ≤ 3 s); and parallel efficiency "
+         "with K workers and 1-second evaluations (target: ≥ 90%). `python -m bench.scale`.", scale.run(), ""),
         ("Parent sampling", "Per-call time of `sample()` after observing N synthetic nodes, state size and the cost of "
          "saving/loading it (targets: ≤ 2 ms per sample at 100k nodes).", bench_sampling.run(), ""),
         ("Cognition retrieval", "FAISS search per query over N items (flat up to 10k, HNSW above), the full search "

@@ -77,6 +77,7 @@ def make_tally_node(provider: ServiceProvider):
             "last": current[-1] if current else state.get("last"),
         }
         update["stop_reason"] = stop_reason({**state, **update}, services)
+        runtime.stream_writer({"tally": update})  # what a progress display reads (the runner streams only these)
         if update["stop_reason"]:  # the loop ends here: warm evaluation workers are not kept waiting
             close = getattr(services.executor, "close", None)
             if close is not None:

@@ -60,15 +60,20 @@ def _drive(graph, payload, context: Context, max_steps: int, listener: Listener 
     """Stream the run: the loop's tallies go to `listener`, training progress a launcher streams from inside a
     trial (LangGraph's custom stream) to `on_training`.
 
+    Only the custom stream is read (the tally node writes its tally there): streaming every node's update too
+    cost a few ms a candidate in queue hand-offs nobody read.
+
     Checkpoints are saved in the background while the next step runs (`durability="async"`): a kill loses at most
     the steps after the last saved checkpoint, and resuming re-runs them from there. That is lossless because the
     node store, written before a trial's step ends, is what a re-run trial finds its result in (by trial key)."""
     config = _thread_config(_recursion_limit(max_steps))
-    for namespace, mode, chunk in graph.stream(payload, config, context=context, stream_mode=["updates", "custom"],
-                                               subgraphs=True, durability="async", interrupt_after=interrupt_after):
-        if mode == "updates" and not namespace and listener and isinstance(chunk, dict) and "tally" in chunk:
+    for _namespace, chunk in graph.stream(payload, config, context=context, stream_mode="custom", subgraphs=True,
+                                          durability="async", interrupt_after=interrupt_after):
+        if not isinstance(chunk, dict):
+            continue
+        if listener and isinstance(chunk.get("tally"), dict):
             listener(chunk["tally"])
-        elif mode == "custom" and on_training and isinstance(chunk, dict) and isinstance(chunk.get("training"), dict):
+        elif on_training and isinstance(chunk.get("training"), dict):
             on_training(chunk["training"])
     return graph.get_state(config).values
 

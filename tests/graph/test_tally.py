@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 
 from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.runtime import Runtime
 
 from graph.builder import make_builder
 from graph.checkpoint import thread_config
@@ -40,7 +40,7 @@ def test_a_tally_run_twice_for_one_generation_counts_it_once(tiny_task: Path, tm
     provider = CachedProvider()
     context = Context(task=str(tiny_task), run_dir=str(tmp_path / "run"), cognition=False)
     tally = make_tally_node(provider)
-    runtime = SimpleNamespace(context=context)
+    runtime = Runtime(context=context)
     outcomes = [TrialOutcome(f"g0002.{i}", 2, 10 + i, "ok", 1.0) for i in range(2)]
     state = {"generation": 2, "steps_before": 3, "steps": 3, "outcomes": outcomes, "max_steps": 9}
     once = tally(state, runtime)
