@@ -41,7 +41,8 @@ def main() -> None:
          peers.run(plot_to=DOC.with_name("benchmarks-peers.png")), ""),
         ("At scale and in parallel", "A 10,000-node run: time between stored nodes and checkpoint bytes as it "
          "grows (targets: flat), the controller's memory, resuming it (target: ≤ 3 s); and parallel efficiency "
-         "with K workers and 1-second evaluations (target: ≥ 90%). `python -m bench.scale`.", scale.run(), ""),
+         "with K workers and 1-second evaluations (target: ≥ 90%). `python -m bench.scale`.", scale.run(),
+         scale.HISTORY),
         ("Parent sampling", "Per-call time of `sample()` after observing N synthetic nodes, state size and the cost of "
          "saving/loading it (targets: ≤ 2 ms per sample at 100k nodes).", bench_sampling.run(), ""),
         ("Cognition retrieval", "FAISS search per query over N items (flat up to 10k, HNSW above), the full search "

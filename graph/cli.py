@@ -73,6 +73,7 @@ class LoopProgress:
 
     def __init__(self, run_dir: Path, total: int) -> None:
         self.db_path = Path(run_dir) / "run.db"
+        self._db: SQLiteDatabase | None = None
         self.progress = Progress(
             TextColumn("[bold]step"), MofNCompleteColumn(), BarColumn(),
             TextColumn("best {task.fields[best]}  last {task.fields[last]}  failures {task.fields[failures]}"),
@@ -88,7 +89,9 @@ class LoopProgress:
         self.progress.stop()
 
     def __call__(self, update: dict[str, Any]) -> None:
-        counts = SQLiteDatabase(self.db_path).counts_by_status() if self.db_path.exists() else {}
+        if self._db is None and self.db_path.exists():  # opened once: a store is a connection and a schema check
+            self._db = SQLiteDatabase(self.db_path)
+        counts = self._db.counts_by_status() if self._db is not None else {}
         last = update.get("last")
         self.progress.update(
             self.task_id, completed=update.get("steps", 0), best=_fmt(update.get("best_score")),

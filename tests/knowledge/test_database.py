@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from knowledge.database import SCHEMA_VERSION, DatabaseError, NodeStore, SQLiteDatabase
+from knowledge.database import BEST_CLAUSE, SCHEMA_VERSION, DatabaseError, NodeStore, SQLiteDatabase
 from knowledge.records import NODE_STATUSES, Node, NodeDraft
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -316,3 +316,13 @@ def test_json_columns_are_stored_with_sorted_keys(db: SQLiteDatabase) -> None:
     assert metrics == json.dumps({"a": {"c": 3, "d": 2}, "b": 1}) and timings == '{"y": 2.0, "z": 1.0}'
     with pytest.raises(ValueError, match="'metrics' cannot be stored as JSON"):
         db.add(draft("bad-json", metrics={"obj": object()}))
+
+
+def test_best_is_read_from_an_index_not_a_sort_of_every_node(tmp_path: Path) -> None:
+    db = SQLiteDatabase(tmp_path / "run.db")
+    for i in range(30):
+        db.add(draft(f"k{i}", score=float(i % 7), status="ok" if i % 3 else "failed"))
+    assert (db.best().score, db.best().trial_key) == (6.0, "k13")  # k6 failed; the oldest ok one with 6
+    with sqlite3.connect(tmp_path / "run.db") as conn:
+        plan = " ".join(str(row[-1]) for row in conn.execute(f"EXPLAIN QUERY PLAN SELECT * FROM nodes {BEST_CLAUSE}"))
+    assert "nodes_best" in plan and "TEMP B-TREE" not in plan, plan
