@@ -40,6 +40,7 @@ POOL_WORKER = Path(__file__).with_name("pool_worker.py")
 EVAL_CHILD = Path(__file__).with_name("eval_child.py")
 _CODE = ".asi-evolve"
 _INBOX = f"{_CODE}/in"
+_SLOT = "candidate"  # the one program slot of a worker: see WarmWorker.evaluate
 _START_S = 60.0  # importing an evaluator's libraries (torch, say) may take a while on a busy machine
 _REPLY_GRACE_S = 10.0  # past the candidate's own clock: the worker's kill, sweep and reply
 _LIFETIME_CPU_S = 10**7  # the worker's own CPU clock; each candidate gets the task's in its fork
@@ -60,7 +61,6 @@ class WarmWorker:
         os.chmod(self._host, 0o755)
         self._inbox = self._host / "in"
         self._inbox.mkdir(mode=0o755)
-        self._count = 0
         own = replace(jail.limits, timeout_s=float(_LIFETIME_CPU_S), cpu_s=_LIFETIME_CPU_S)
         self._cgroup = Cgroup.create(TreeLimits(own.memory_mb, own.max_processes, own.cpus))
         self._sock, theirs = socket.socketpair()
@@ -104,15 +104,17 @@ class WarmWorker:
     def evaluate(self, program: Path, function: str, timeout_s: float, env: Mapping[str, str]) -> SandboxResult:
         """Evaluate `program` with the evaluator's `function` in a fresh child; the worker survives what the
         candidate does. After a reply the worker is reusable only if `self.alive` (and it cleaned up)."""
-        self._count += 1
-        slot = self._inbox / str(self._count)
+        # One slot, the same for every candidate: the path a traceback shows (and a repair prompt quotes) must
+        # not depend on how many candidates this worker served before, or parallel runs stop being repeatable.
+        slot = self._inbox / _SLOT
+        shutil.rmtree(slot, ignore_errors=True)  # left over only if the last removal failed
         slot.mkdir(mode=0o755)
         shutil.copyfile(program, slot / "program.py")
         os.chmod(slot / "program.py", 0o444)
         limits = self.limits
         cores = max(1.0, limits.cpus or 1.0)
         request = {
-            "program": f"{WORK}/{_INBOX}/{self._count}/program.py", "function": function, "timeout_s": timeout_s,
+            "program": f"{WORK}/{_INBOX}/{_SLOT}/program.py", "function": function, "timeout_s": timeout_s,
             "cpu_s": limits.cpu_s if limits.cpu_s is not None else math.ceil(timeout_s * cores) + 5,
             "memory_mb": limits.memory_mb, "env": scrubbed_env({**self.env, **env}),
             "max_output": limits.max_output_bytes, "max_result": limits.max_result_bytes,

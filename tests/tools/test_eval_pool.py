@@ -197,3 +197,16 @@ def f():
 """
     res = _evaluate(pool, support, task, program, "libc")
     assert (res.status, res.score) == ("ok", 1.0), res.stderr_tail
+
+
+def test_a_failure_reads_the_same_whichever_turn_of_the_worker_ran_it(
+    task: TaskSpec, support: JailSupport, pool: EvalPool
+) -> None:
+    # the traceback goes into a repair prompt: a path that changed per candidate made parallel runs unrepeatable
+    program = "def f():\n    return undefined_name\n"
+    first = _evaluate(pool, support, task, program, "same")
+    _evaluate(pool, support, task, "def f():\n    return 1.0\n", "other")
+    again = _evaluate(pool, support, task, program, "same")
+    assert first.status == again.status == "failed" and "NameError" in first.stderr_tail
+    assert first.stderr_tail == again.stderr_tail and first.error == again.error
+    assert len(_worker_pids(pool)) == 1
