@@ -6,6 +6,11 @@ stored since it last looked, sample parents, restore-or-save the sampler's state
 resumed run continues with exactly the same sampler state), and retrieve cognition items relevant to each
 trial's context nodes. Randomness comes from a generator seeded by (seed, generation), so a Learner re-executed
 after a crash plans the very same trials.
+
+The sampler's state is saved when the nodes it has seen cross a mark (every 64 nodes up to 2,048, then every 1/32
+to 1/16 of the nodes so far): a sampler restored from an older state and shown the nodes stored since is exactly
+the one that kept running (samplers replay what they missed, `knowledge.samplers.base`), so saving it every
+generation only cost time that grew with the run (5.2 ms a generation at 10,000 nodes for UCB1).
 """
 
 from __future__ import annotations
@@ -28,8 +33,16 @@ def sampler_meta_key(services: Services) -> str:
     return f"sampler_state:{services.sampler.name}"
 
 
+def save_mark(node_id: int) -> int:
+    """The last save point at or below node_id: multiples of 64 below 2,048, then of 1/16 of the power of two
+    at or below (1,024 from 16,384 nodes, 8,192 from 131,072); never decreasing, so each crossing saves once."""
+    step = max(64, 1 << max(0, node_id.bit_length() - 5))
+    return node_id - node_id % step
+
+
 def catch_up(services: Services) -> None:
-    """Restore the sampler's saved state once, then show it and the novelty index every node stored since.
+    """Restore the sampler's saved state once, then show it and the novelty index every node stored since, and
+    save the sampler's state when that crossed a save mark.
 
     One read of the new nodes serves both (each ignores what it has already seen).
     """
@@ -38,11 +51,14 @@ def catch_up(services: Services) -> None:
         saved = services.db.get_meta(sampler_meta_key(services))
         if saved:
             sampler.load_state_dict(json.loads(saved))
-    fresh = services.db.nodes_since(min(sampler.observed_upto, novelty.observed_upto))
+    before = sampler.observed_upto
+    fresh = services.db.nodes_since(min(before, novelty.observed_upto))
     for node in fresh:
         if node.id > sampler.observed_upto:
             sampler.observe(node)
     novelty.observe(fresh)
+    if save_mark(sampler.observed_upto) > save_mark(before):
+        services.db.set_meta(sampler_meta_key(services), json.dumps(sampler.state_dict(), sort_keys=True))
 
 
 def retrieve(services: Services, context_nodes: list[Node]) -> tuple[int, ...]:
@@ -74,7 +90,6 @@ def make_learner_node(provider: ServiceProvider):
         rng = random.Random(f"{ctx.seed}:learner:{generation}")
         catch_up(services)
         picks = services.sampler.sample(k, rng, generation)
-        db.set_meta(sampler_meta_key(services), json.dumps(services.sampler.state_dict(), sort_keys=True))
         best = db.best()
         sends = []
         for slot, pick in enumerate(picks):

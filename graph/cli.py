@@ -74,6 +74,7 @@ class LoopProgress:
     def __init__(self, run_dir: Path, total: int) -> None:
         self.db_path = Path(run_dir) / "run.db"
         self._db: SQLiteDatabase | None = None
+        self._seen_upto, self._failures = 0, 0  # counted incrementally: a count over all nodes grows with the run
         self.progress = Progress(
             TextColumn("[bold]step"), MofNCompleteColumn(), BarColumn(),
             TextColumn("best {task.fields[best]}  last {task.fields[last]}  failures {task.fields[failures]}"),
@@ -91,12 +92,12 @@ class LoopProgress:
     def __call__(self, update: dict[str, Any]) -> None:
         if self._db is None and self.db_path.exists():  # opened once: a store is a connection and a schema check
             self._db = SQLiteDatabase(self.db_path)
-        counts = self._db.counts_by_status() if self._db is not None else {}
+        for node_id, status in self._db.statuses_since(self._seen_upto) if self._db is not None else ():
+            self._seen_upto, self._failures = node_id, self._failures + (status != "ok")
         last = update.get("last")
         self.progress.update(
             self.task_id, completed=update.get("steps", 0), best=_fmt(update.get("best_score")),
-            last=f"{_fmt(last.score)} ({last.status})" if last else "-",
-            failures=sum(v for k, v in counts.items() if k != "ok"),
+            last=f"{_fmt(last.score)} ({last.status})" if last else "-", failures=self._failures,
         )
 
     def training(self, event: dict[str, Any]) -> None:

@@ -259,6 +259,12 @@ class SQLiteDatabase:
         """Nodes with id > after_id, oldest first: how samplers catch up incrementally."""
         return self._select("WHERE id > ? ORDER BY id", (after_id,))
 
+    def statuses_since(self, after_id: int) -> list[tuple[int, str]]:
+        """(id, status) of the nodes with id > after_id, oldest first: a live tally that reads only what is new."""
+        with self._connect() as conn:
+            return [(int(i), str(s)) for i, s in conn.execute(
+                "SELECT id, status FROM nodes WHERE id > ? ORDER BY id", (after_id,))]
+
     def best(self) -> Node | None:
         """Highest-scoring ok node; among equal scores the oldest one."""
         found = self._select(BEST_CLAUSE)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from langgraph.checkpoint.memory import InMemorySaver
@@ -106,13 +105,3 @@ def test_similar_motivations_are_sent_back_when_a_threshold_is_set(tiny_task: Pa
              novelty_threshold=0.9, novelty_retries=1)
     counts = [n.novelty_rejections for n in db.nodes()]
     assert counts[:2] == [0, 0] and counts[2:] == [1, 1]  # same motivation "move X up" as an earlier node
-
-
-def test_sampler_state_is_saved_and_restored_exactly(tiny_task: Path, tmp_path: Path) -> None:
-    run_dir = tmp_path / "run"
-    db = run(tiny_task, run_dir, 4, StepResearcher(step=0.5), cognition=False, sampler="ucb1")
-    saved = json.loads(db.get_meta("sampler_state:ucb1"))
-    services = open_services(Context(task=str(tiny_task), run_dir=str(run_dir), sampler="ucb1", cognition=False))
-    services.sampler.load_state_dict(saved)
-    assert services.sampler.state_dict() == saved
-    assert services.sampler.observed_upto == db.nodes()[-2].id  # it had seen every node stored before the last plan
