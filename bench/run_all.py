@@ -10,7 +10,7 @@ import platform
 from importlib import metadata
 from pathlib import Path
 
-from bench import bench_retrieval, bench_sampling, bench_sandbox, bench_startup, loop_profile, peers, scale
+from bench import bench_retrieval, bench_sampling, bench_sandbox, bench_startup, floor, loop_profile, peers, scale
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 
@@ -35,6 +35,9 @@ def main() -> None:
         ("Framework overhead per candidate", "Where a candidate's time goes in a whole run with an instant evaluator "
          "and an instant model (target: ≤ 10 ms framework overhead per candidate, flat as the run grows).",
          loop_profile.run(), loop_profile.HISTORY),
+        ("The floor under the overhead", "What the loop's shape costs before any of ASI-Evolve's own work: its "
+         "LangGraph topology with nodes that do nothing, the fork each candidate's isolation needs, one model "
+         "call through LangChain (`python -m bench.floor`).", floor.run(), floor.NOTE),
         ("Against OpenEvolve", "Both frameworks on the same OpenEvolve-style task with an instant evaluator, "
          "driven by the same local mutation server, alternating run by run (`python -m bench.peers`; target: "
          "≥ 3× OpenEvolve's candidates per minute over 1,000 iterations, the same result for the same seed).",
