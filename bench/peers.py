@@ -161,7 +161,17 @@ def first_of(seeds: dict[int, dict[str, dict[str, Any]]]) -> dict[str, Any]:
     return next(iter(seeds[0].values()))
 
 
-def quality_table(seeds: dict[int, dict[str, dict[str, Any]]], again: dict[str, dict[str, Any]]) -> str:
+def same_result(a: dict[str, Any], b: dict[str, Any]) -> str:
+    """Whether two runs of one framework with the same seed gave the same result, in words."""
+    if "sequence" in a:
+        return "yes: the same nodes" if a["sequence"] == b["sequence"] else "no"
+    if a["best"] == b["best"] and a["distinct"] == b["distinct"]:
+        return "same best score and number of programs"
+    return f"no: best {a['best']!r} vs {b['best']!r}, {a['distinct']} vs {b['distinct']} distinct programs"
+
+
+def quality_table(seeds: dict[int, dict[str, dict[str, Any]]], again: dict[str, dict[str, Any]],
+                  parallel: tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]) -> str:
     names = list(next(iter(seeds.values())))
     lines = [f"| {first_of(seeds)['iterations']} iterations, 1 worker | " + " | ".join(names) + " |",
              "|---|" + "---:|" * len(names)]
@@ -174,17 +184,10 @@ def quality_table(seeds: dict[int, dict[str, dict[str, Any]]], again: dict[str, 
         f"{median(best[n])} ({', '.join(_cell(b, '.4f') for b in best[n])})" for n in names) + " |")
     lines.append("| distinct programs stored, the initial one included (seed 0) | " + " | ".join(
         str(seeds[0][n]["distinct"]) for n in names) + " |")
-    first = seeds[0]
-
-    def same(name: str) -> str:
-        a, b = first[name], again[name]
-        if "sequence" in a:
-            return "yes: the same nodes" if a["sequence"] == b["sequence"] else "no"
-        if a["best"] == b["best"] and a["distinct"] == b["distinct"]:
-            return "same best score and number of programs"
-        return f"no: best {a['best']!r} vs {b['best']!r}, {a['distinct']} vs {b['distinct']} distinct programs"
-
-    lines.append("| seed 0 run again: same result | " + " | ".join(same(n) for n in names) + " |")
+    lines.append("| seed 0 run again: same result | " + " | ".join(
+        same_result(seeds[0][n], again[n]) for n in names) + " |")
+    lines.append("| seed 0 with 2 workers run again: same result | " + " | ".join(
+        same_result(parallel[0][n], parallel[1][n]) for n in names) + " |")
     return "\n".join(lines)
 
 
@@ -215,7 +218,8 @@ def plot(runs: dict[str, dict[str, Any]], title: str, path: Path, window: int = 
 def run(base_url: str | None = None, model: str = "mutation", short: bool = False, n: int = 200,
         task: Path = INSTANT, plot_to: Path | None = None) -> str:
     """Every table: speed at `n` iterations with 1 and 2 workers and at 1,000 (`n` when `short`) with 2, best
-    score over seeds 0-2 at `n`, and seed 0 once more. With `plot_to`, the longest run is drawn there."""
+    score over seeds 0-2 at `n`, and seed 0 once more with 1 and with 2 workers. With `plot_to`, the longest run
+    is drawn there."""
     try:
         python = openevolve_python()
     except RuntimeError as exc:
@@ -231,6 +235,7 @@ def run(base_url: str | None = None, model: str = "mutation", short: bool = Fals
     for seed in (1, 2):
         seeds[seed] = measure(n, 1, seed, python, base_url, model, task)
     again = measure(n, 1, 0, python, base_url, model, task)
+    parallel_again = measure(n, 2, 0, python, base_url, model, task)
     drawn = ""
     if plot_to is not None:
         label = next(reversed(speed))
@@ -245,7 +250,7 @@ def run(base_url: str | None = None, model: str = "mutation", short: bool = Fals
         f"`{_shown(task)}`; " + (f"both against {base_url}, model {model}." if base_url else
                                  "both against the mutation server, a fresh one per run."),
         *([drawn] if drawn else []),
-        quality_table(seeds, again),
+        quality_table(seeds, again, (speed[f"{n} iterations, 2 workers"], parallel_again)),
     ])
 
 
