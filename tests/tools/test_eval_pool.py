@@ -63,7 +63,8 @@ def test_nothing_a_candidate_leaves_behind_reaches_the_next(
 ) -> None:
     leave = f"""
     import os, subprocess, sys, time
-    for folder in (".", "/tmp", "/dev/shm", os.environ["HOME"], "/sandbox/work", "/sandbox/work/.asi-evolve"):
+    for folder in (".", "/tmp", "/dev/shm", os.environ["HOME"], "/sandbox/work", "/sandbox/work/.asi-evolve",
+                   os.path.dirname(os.path.abspath(__file__))):  # the slot every candidate of the worker gets
         try:
             with open(os.path.join(folder, "{marker}"), "w") as out:
                 out.write("planted")
@@ -93,7 +94,8 @@ def test_nothing_a_candidate_leaves_behind_reaches_the_next(
     look = f"""
     import os, sys
     seen = []
-    for folder in (".", "/tmp", "/dev/shm", os.environ["HOME"], "/sandbox/work", "/sandbox/work/.asi-evolve"):
+    for folder in (".", "/tmp", "/dev/shm", os.environ["HOME"], "/sandbox/work", "/sandbox/work/.asi-evolve",
+                   os.path.dirname(os.path.abspath(__file__))):  # the slot every candidate of the worker gets
         for name in ("{marker}", "{marker}-dir"):
             if os.path.lexists(os.path.join(folder, name)):
                 seen.append(os.path.join(folder, name))
