@@ -28,6 +28,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 INSTANT = ROOT / "bench" / "tasks" / "instant"
+WINDOW = 100  # stored programs at each end of a run whose mean gap is shown
 CIRCLES = ROOT / "bench" / "tasks" / "circle_packing"  # an evaluation that does real work (26 circles checked)
 OPENEVOLVE = "openevolve==0.4.1"
 DRIVER = ROOT / "bench" / "peer_openevolve.py"
@@ -113,13 +114,15 @@ def run_asi(flags: tuple[str, ...], task: Path, iterations: int, workers: int, s
 
 
 def rate(fig: dict[str, Any]) -> dict[str, float | None]:
-    """Iterations per minute over the whole process, and mean ms between stored programs, first and last 100."""
+    """Iterations per minute over the whole process, and mean ms between stored programs, first and last WINDOW
+    (a shorter run's first and last halves)."""
     at = fig["stored_at"]
     gaps = [b - a for a, b in zip(at, at[1:], strict=False)]
+    window = min(WINDOW, max(1, len(gaps) // 2))
     return {
         "per_min": 60 * fig["iterations"] / fig["wall_s"],
-        "first_ms": 1e3 * statistics.fmean(gaps[:100]) if gaps else None,
-        "last_ms": 1e3 * statistics.fmean(gaps[-100:]) if gaps else None,
+        "first_ms": 1e3 * statistics.fmean(gaps[:window]) if gaps else None,
+        "last_ms": 1e3 * statistics.fmean(gaps[-window:]) if gaps else None,
     }
 
 
@@ -247,10 +250,11 @@ def run(base_url: str | None = None, model: str = "mutation", short: bool = Fals
     return "\n\n".join([
         speed_table(speed),
         "Each cell: wall time of the whole process (start-up included), iterations per minute over it, and the "
-        "mean ms between stored programs over the first and the last 100. OpenEvolve stores only the iterations "
+        f"mean ms between stored programs over the first and the last {WINDOW} (halves of a shorter run). "
+        "OpenEvolve stores only the iterations "
         "whose reply gave a new program; ASI-Evolve stores every iteration as a node (a failed or repeated "
         f"proposal too). OpenEvolve {OPENEVOLVE.split('==')[1]} from PyPI in its own environment; task "
-        f"`{_shown(task)}` (circle packing: `{_shown(CIRCLES)}`); "
+        f"`{_shown(task)}`" + (f" (circle packing: `{_shown(CIRCLES)}`); " if task == INSTANT else "; ")
         + (f"both against {base_url}, model {model}." if base_url else
            "both against the mutation server, a fresh one per run."),
         *([drawn] if drawn else []),
