@@ -21,7 +21,7 @@ from agents.strategies.protocols import Analysis, Outcome, Proposal
 from graph.context import Context
 from graph.services import ServiceProvider, Services
 from graph.state import TrialOutcome, TrialState
-from knowledge.records import Node, NodeDraft
+from knowledge.records import Node, NodeDraft, Provenance
 from tools.results import EvalResult
 
 
@@ -113,7 +113,8 @@ def analyze(services: Services, state: TrialState) -> Report:
     """Read the trial's outcome, have the judge rate a scored program, and write the analysis (fully parallel)."""
     spec = state["spec"]
     db = services.db
-    proposal = state.get("proposal") or Proposal(name="(no proposal)", motivation="", edit="")
+    proposal = state.get("proposal") or Proposal(name="(no proposal)", motivation="", edit="",
+                                                 provenance=Provenance("none", declared_by="no proposal"))
     verdict = state.get("verdict")
     result = state.get("result")
     if verdict is not None:
@@ -185,6 +186,7 @@ def record(services: Services, state: TrialState, report: Report) -> Node:
             insights=tuple(report.analysis.insights),
             attempts=tuple(state.get("attempts") or ()),
             notes=report.notes,
+            provenance=proposal.provenance,
         )
     )
     _write_node_files(services, spec.key, node, state.get("result"))

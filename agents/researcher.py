@@ -16,6 +16,7 @@ from agents.strategies.protocols import Proposal, ResearchContext
 from graph.context import Context
 from graph.services import ServiceProvider, Services
 from graph.state import TrialState, Verdict
+from knowledge.records import Provenance
 
 
 def research_seed(services: Services, key: str, rejections: int = 0) -> str:
@@ -23,11 +24,12 @@ def research_seed(services: Services, key: str, rejections: int = 0) -> str:
     return f"{services.context.seed}:{key}" + (f":retry{rejections}" if rejections else "")
 
 
-def cognition_texts(services: Services, ids: tuple[int, ...]) -> tuple[str, ...]:
-    """The retrieved cognition items as the Researcher reads them: content with its source."""
+def cognition_items(services: Services, ids: tuple[int, ...]) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """The retrieved cognition items as the Researcher reads them (content with its source), and their ids."""
     if not ids or services.cognition is None:
-        return ()
-    return tuple(f"{item.content} (source: {item.source})" for item in services.cognition.get(list(ids)))
+        return (), ()
+    items = services.cognition.get(list(ids))
+    return tuple(f"{item.content} (source: {item.source})" for item in items), tuple(item.id for item in items)
 
 
 def make_researcher_node(provider: ServiceProvider):
@@ -43,6 +45,7 @@ def make_researcher_node(provider: ServiceProvider):
                 motivation="The task's initial program, evaluated unchanged as the baseline.",
                 edit=services.task.initial_program.read_text(),
                 mode="rewrite",
+                provenance=Provenance("baseline", declared_by="initial program"),
             )
             return {"proposal": proposal, "timings": {"propose_s": time.perf_counter() - started}}
         db = services.db
@@ -50,12 +53,14 @@ def make_researcher_node(provider: ServiceProvider):
         if parent is None:
             return {"verdict": Verdict("failed", f"parent node {spec.parent_id} not found in the database")}
         rejections = state.get("novelty_rejections", 0)
+        insights, insight_ids = cognition_items(services, spec.cognition_ids)
         ctx = ResearchContext(
             task_name=services.task.name,
             task_description=services.task.description,
             parent=parent,
             inspirations=tuple(n for n in (db.get(i) for i in spec.inspiration_ids) if n is not None),
-            insights=cognition_texts(services, spec.cognition_ids),
+            insights=insights,
+            insight_ids=insight_ids,
             seed=research_seed(services, spec.key, rejections),
             feedback=tuple(state.get("feedback") or ()),
             trial_key=spec.key,

@@ -13,10 +13,11 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 
 from agents.strategies.protocols import Proposal
 from graph.state import TrialOutcome, TrialSpec, Verdict
+from knowledge.records import Provenance
 from tools.results import EvalResult
 
 THREAD_ID = "run"
-STATE_TYPES = (TrialOutcome, TrialSpec, Verdict, Proposal, EvalResult)
+STATE_TYPES = (TrialOutcome, TrialSpec, Verdict, Proposal, Provenance, EvalResult)
 # Where a state record lived in earlier versions: checkpoints they wrote still name it so.
 MOVED_TYPES = {("agents.base", "Proposal"): ("agents.strategies.protocols", "Proposal")}
 _CONSTRUCTOR_CODES = (0, 1, 2)  # LangGraph's msgpack extension codes for "construct module.name from args"

@@ -18,17 +18,18 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
-from knowledge.records import NODE_STATUSES, Node, NodeDraft
+from knowledge.records import NODE_STATUSES, Node, NodeDraft, Provenance
 from knowledge.sqlite import Connections, DatabaseError, transaction
 
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"
 
 _COLUMNS: tuple[str, ...] = (
     "id", "trial_key", "generation", "parent_ids", "name", "motivation", "program", "edit", "metrics",
     "score", "analysis", "status", "error", "timings", "created_at", "visits", "island", "cognition_ids",
-    "novelty_rejections", "insights", "attempts", "notes",
+    "novelty_rejections", "insights", "attempts", "notes", "provenance",
 )
-_JSON_COLUMNS = frozenset({"parent_ids", "metrics", "timings", "cognition_ids", "insights", "attempts", "notes"})
+_JSON_COLUMNS = frozenset({"parent_ids", "metrics", "timings", "cognition_ids", "insights", "attempts", "notes",
+                           "provenance"})
 _STATUS_LIST = ", ".join(f"'{s}'" for s in NODE_STATUSES)
 
 _META = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
@@ -55,7 +56,8 @@ CREATE TABLE IF NOT EXISTS nodes (
     novelty_rejections INTEGER NOT NULL DEFAULT 0,
     insights TEXT NOT NULL DEFAULT '[]',
     attempts TEXT NOT NULL DEFAULT '[]',
-    notes TEXT NOT NULL DEFAULT '[]'
+    notes TEXT NOT NULL DEFAULT '[]',
+    provenance TEXT NOT NULL DEFAULT '{{}}'
 )
 """
 BEST_CLAUSE = "WHERE status = 'ok' AND score IS NOT NULL ORDER BY score DESC, id ASC LIMIT 1"
@@ -103,6 +105,7 @@ def _row_to_node(row: sqlite3.Row) -> Node:
     values["insights"] = tuple(values["insights"])
     values["attempts"] = tuple(values["attempts"])
     values["notes"] = tuple(values["notes"])
+    values["provenance"] = Provenance.from_dict(values["provenance"])
     return Node(**values)
 
 
@@ -122,6 +125,7 @@ def _draft_values(draft: NodeDraft) -> dict[str, Any]:
     values["insights"] = [str(i) for i in draft.insights]
     values["attempts"] = [dict(a) for a in draft.attempts]
     values["notes"] = [str(n) for n in draft.notes]
+    values["provenance"] = draft.provenance.to_dict()
     for column in _JSON_COLUMNS:
         values[column] = _dumps(column, values[column])
     return values
@@ -160,6 +164,9 @@ class SQLiteDatabase:
         row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         if row is not None and row["value"] == "2":
             self._upgrade_from_2(conn)
+        elif row is not None and row["value"] == "3":
+            conn.execute("ALTER TABLE nodes ADD COLUMN provenance TEXT NOT NULL DEFAULT '{}'")
+            conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (SCHEMA_VERSION,))
         conn.execute(_NODES)
         columns = tuple(r["name"] for r in conn.execute("PRAGMA table_info(nodes)"))
         if set(columns) != set(_COLUMNS):
@@ -176,9 +183,10 @@ class SQLiteDatabase:
 
     @staticmethod
     def _upgrade_from_2(conn: sqlite3.Connection) -> None:
-        """Version 3 adds the `notes` column and the `duplicate` status (a CHECK constraint): the table is
-        rebuilt with every row copied, inside the caller's transaction, so a crash leaves version 2 intact."""
-        old = [c for c in _COLUMNS if c != "notes"]
+        """Version 3 added the `notes` column and the `duplicate` status (a CHECK constraint), version 4 the
+        `provenance` column: the table is rebuilt with every row copied, inside the caller's transaction, so a
+        crash leaves version 2 intact."""
+        old = [c for c in _COLUMNS if c not in ("notes", "provenance")]
         conn.execute("ALTER TABLE nodes RENAME TO nodes_v2")
         conn.execute(_NODES)
         conn.execute(f"INSERT INTO nodes ({', '.join(old)}) SELECT {', '.join(old)} FROM nodes_v2")

@@ -6,6 +6,41 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+SOURCES: tuple[str, ...] = ("cognition", "experience", "novel")  # where a design idea can come from
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a node's design idea came from, recorded by the Researcher when it proposed it (never guessed later).
+
+    Attributes:
+        source: "cognition" (it builds on a cognition item it was shown), "experience" (on a node it was shown:
+            the parent's or an inspiration's result and analysis), "novel" (on neither), "baseline" (the task's
+            initial program), "undeclared" (a model that did not say), "unrecorded" (stored before provenance
+            was recorded). A proposal citing both a cognition item and a node counts as "cognition".
+        cognition_ids: the cognition items it cites (only items it was shown).
+        node_ids: the nodes it cites (only its parent and inspirations).
+        declared_by: who said so: "model" or the offline mutation kind ("offline crossover", ...).
+    """
+
+    source: str = "unrecorded"
+    cognition_ids: tuple[int, ...] = ()
+    node_ids: tuple[int, ...] = ()
+    declared_by: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "cognition_ids": list(self.cognition_ids), "node_ids": list(self.node_ids),
+                "declared_by": self.declared_by}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> Provenance:
+        data = data or {}
+        return cls(source=str(data.get("source", "unrecorded")),
+                   cognition_ids=tuple(int(i) for i in data.get("cognition_ids", ())),
+                   node_ids=tuple(int(i) for i in data.get("node_ids", ())),
+                   declared_by=str(data.get("declared_by", "")))
+
+
 NodeStatus = Literal["ok", "failed", "timeout", "invalid", "unappliable", "vetoed", "duplicate"]
 NODE_STATUSES: tuple[str, ...] = ("ok", "failed", "timeout", "invalid", "unappliable", "vetoed", "duplicate")
 
@@ -35,6 +70,7 @@ class NodeDraft:
         attempts: earlier runs of this trial that the Engineer repaired: [{"status", "error", "program"}, ...].
         notes: what happened on the way that is worth knowing but is no error: a name the reply did not give, a
             judge call that failed, an extra node that raised after the node was stored.
+        provenance: where the design idea came from, as the Researcher declared it (see `Provenance`).
     """
 
     trial_key: str
@@ -56,6 +92,7 @@ class NodeDraft:
     insights: tuple[str, ...] = ()
     attempts: tuple[dict[str, Any], ...] = ()
     notes: tuple[str, ...] = ()
+    provenance: Provenance = field(default_factory=Provenance)
 
 
 @dataclass(frozen=True)

@@ -119,8 +119,12 @@ def render_node(node: Node, label: str, *, code: bool = True) -> str:
     return "\n".join(lines)
 
 
-def render_insights(insights: Sequence[str]) -> str:
-    return "\n".join(f"- {item.strip()}" for item in insights) if insights else "(none yet)"
+def render_insights(insights: Sequence[str], ids: Sequence[int] = ()) -> str:
+    """The lessons as a list; with their ids (`[C12]`), which a proposal cites to say where its idea came from."""
+    if not insights:
+        return "(none yet)"
+    tags = [f"[C{i}] " for i in ids] if len(ids) == len(insights) else [""] * len(insights)
+    return "\n".join(f"- {tag}{item.strip()}" for tag, item in zip(tags, insights, strict=True))
 
 
 def render_feedback(feedback: Sequence[str]) -> str:

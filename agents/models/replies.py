@@ -11,6 +11,7 @@ to supply itself — a name derived from the edit, a motivation taken from free 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from agents.models.errors import EditProblem, ProposalError
@@ -25,6 +26,8 @@ from agents.models.reply_sections import (
     read_reply,
 )
 from agents.strategies.protocols import Analysis, Proposal
+from knowledge.provenance import cited
+from knowledge.records import Provenance
 from tools.edits import EVOLVE_MARKER, REPLACE_LINE, SEARCH_LINE, EditError, SearchReplace, format_edits, parse_edits
 
 MAX_NAME_CHARS = 120
@@ -174,6 +177,42 @@ def _edit(reply: Reply, mode: Literal["diff", "rewrite", "any"], parent: str | N
     raise EditProblem("no SEARCH/REPLACE block found (expected '<<<<<<< SEARCH', '=======', '>>>>>>> REPLACE')")
 
 
+# ----------------------------------------------------------------------------------------------- sources
+
+_COGNITION_CITE = re.compile(r"\b(?:C|lesson|item|cognition item)\s*#?(\d+)\b", re.I)
+_NODE_CITE = re.compile(r"\b(?:N|node)\s*#?(\d+)\b", re.I)
+_INSPIRATION_CITE = re.compile(r"\binspiration\s*#?(\d+)\b", re.I)
+_PARENT_CITE = re.compile(r"\bparent\b", re.I)
+_NOVEL = re.compile(r"\b(?:novel|none|original|own idea|new idea)\b", re.I)
+
+
+@dataclass(frozen=True)
+class Shown:
+    """What a Researcher prompt showed, i.e. what a reply's SOURCES may cite."""
+
+    item_ids: tuple[int, ...] = ()
+    parent_id: int | None = None
+    inspiration_ids: tuple[int, ...] = ()
+
+
+def read_sources(value: Any, shown: Shown) -> tuple[Provenance, tuple[str, ...]]:
+    """The provenance a reply's SOURCES field declares: `[C12]` / `lesson 12` are cognition items, `node 7` /
+    `N7` / `parent` / `inspiration 2` nodes, `novel` neither; ids the prompt did not show are dropped (noted)."""
+    text = as_text(value)
+    if not text.strip():
+        return Provenance("undeclared", declared_by="model"), ()
+    items = [int(m) for m in _COGNITION_CITE.findall(text)]
+    nodes = [int(m) for m in _NODE_CITE.findall(text)]
+    if _PARENT_CITE.search(text) and shown.parent_id is not None:
+        nodes.append(shown.parent_id)
+    for index in (int(m) for m in _INSPIRATION_CITE.findall(text)):
+        if 1 <= index <= len(shown.inspiration_ids):
+            nodes.append(shown.inspiration_ids[index - 1])
+    shown_nodes = (*(() if shown.parent_id is None else (shown.parent_id,)), *shown.inspiration_ids)
+    return cited(items, nodes, bool(_NOVEL.search(text)), shown_items=shown.item_ids, shown_nodes=shown_nodes,
+                 declared_by="model")
+
+
 # --------------------------------------------------------------------------------------------- proposals
 
 
@@ -202,13 +241,15 @@ def _first_sentence(text: str) -> str:
     return match.group(1) if match else text
 
 
-def parse_proposal(text: str, mode: Literal["diff", "rewrite", "any"], parent: str | None = None) -> Proposal:
+def parse_proposal(text: str, mode: Literal["diff", "rewrite", "any"], parent: str | None = None,
+                   shown: Shown | None = None) -> Proposal:
     """Read a proposal in any reasonable rendering (see the module docstring).
 
     `mode` is what was asked: "diff" prefers SEARCH/REPLACE blocks (a unified diff, or a fenced block holding the
     whole program, also count), "rewrite" prefers the whole program, "any" (repairs) takes whichever is there.
     `parent` is the program the edit applies to, used only to tell a whole program from a fragment. A missing
-    name or motivation is derived and said in `notes`. Raises ProposalError for an empty reply, EditProblem
+    name or motivation is derived and said in `notes`. With `shown` (what the prompt showed), the reply's
+    SOURCES become the proposal's provenance (`read_sources`). Raises ProposalError for an empty reply, EditProblem
     when the reply holds no usable edit.
     """
     if not text.strip():
@@ -244,7 +285,12 @@ def parse_proposal(text: str, mode: Literal["diff", "rewrite", "any"], parent: s
     elif len(name) > MAX_NAME_CHARS:
         notes.append(f"name shortened from {len(name)} characters")
         name = _shorten(name, MAX_NAME_CHARS)
-    return Proposal(name=name, motivation=motivation, edit=edit, mode=chosen, notes=tuple(notes))  # type: ignore[arg-type]
+    provenance = Proposal(name, motivation, edit).provenance
+    if shown is not None:
+        provenance, said = read_sources(reply.fields.get("sources", ""), shown)
+        notes.extend(said)
+    return Proposal(name=name, motivation=motivation, edit=edit, mode=chosen, notes=tuple(notes),  # type: ignore[arg-type]
+                    provenance=provenance)
 
 
 # ---------------------------------------------------------------------------------------------- analyses

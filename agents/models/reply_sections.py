@@ -1,6 +1,6 @@
 """The structure of a model's reply, whichever rendering it uses: labelled fields, code blocks and free text.
 
-A field (name, motivation, edits, program, analysis, insights, score, reason) is read from the first of: a JSON
+A field (name, motivation, sources, edits, program, analysis, insights, score, reason) is read from the first of: a JSON
 object (the whole reply, a fenced block, or the outermost braces), an XML-like tag (`<name>…</name>`), a label
 line (`NAME: x`, `**Name:** x`, `## Motivation`, `- **Why**: x`), each under several common synonyms. Lines
 inside code fences and SEARCH/REPLACE blocks are never read as labels or tags (a program's `<title>` is not the
@@ -27,6 +27,8 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "analysis": ("analysis", "summary", "assessment", "findings", "observations"),
     "insights": ("insights", "lessons", "lessons learned", "takeaways", "key takeaways", "key insights",
                  "learnings"),
+    "sources": ("sources", "source", "idea source", "idea sources", "sources of the idea", "inspired by",
+                "based on", "builds on", "citations"),
     "score": ("score", "rating", "grade", "final score", "overall score"),
     "reason": ("reason", "justification", "comment", "comments"),
 }

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from knowledge.records import Node
+from knowledge.records import Node, Provenance
 
 
 @dataclass(frozen=True)
@@ -19,7 +19,8 @@ class Proposal:
     `edit` holds SEARCH/REPLACE blocks when `mode == "diff"`, or the whole new program when `mode == "rewrite"`.
     `notes` say what the reader of a model's reply had to supply itself (a derived name, a missing motivation).
     `program` is what the edit yields from the parent when the strategy applied it already (checking it applies),
-    so the Engineer does not apply it a second time; '' when it did not.
+    so the Engineer does not apply it a second time; '' when it did not. `provenance` is where the idea came
+    from, as the strategy declares it (the node stores it; the report's design-source shares count it).
     """
 
     name: str
@@ -28,13 +29,15 @@ class Proposal:
     mode: Literal["diff", "rewrite"] = "diff"
     notes: tuple[str, ...] = ()
     program: str = ""
+    provenance: Provenance = field(default_factory=lambda: Provenance("undeclared"))
 
 
 @dataclass(frozen=True)
 class ResearchContext:
     """Everything a Researcher may read to design one candidate.
 
-    `insights` are the retrieved cognition items (priors and distilled lessons); `feedback` says why earlier
+    `insights` are the retrieved cognition items (priors and distilled lessons), `insight_ids` their ids in the
+    same order (what a proposal may cite as its source); `feedback` says why earlier
     proposals of this trial were sent back (e.g. too similar to an existing node); `trial_key` names the
     candidate being designed (a model ensemble keeps one model per candidate).
     """
@@ -47,6 +50,7 @@ class ResearchContext:
     seed: str = "0"
     feedback: tuple[str, ...] = ()
     trial_key: str = ""
+    insight_ids: tuple[int, ...] = ()
 
 
 class Researcher(Protocol):

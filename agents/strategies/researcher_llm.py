@@ -17,12 +17,17 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from agents.models.client import LLMClient, ask
 from agents.models.errors import EditProblem
 from agents.models.prompting import PromptTemplates, render_feedback, render_insights, render_node
-from agents.models.replies import parse_proposal
+from agents.models.replies import Shown, parse_proposal
 from agents.strategies.protocols import Proposal, ResearchContext
 from tools.edits import EditError, apply_edits, check_harness
 
 Mode = Literal["diff", "rewrite", "crossover"]
 ROLE = "researcher"
+
+
+def shown(ctx: ResearchContext) -> Shown:
+    """What the prompt showed: the ids a reply's SOURCES may cite."""
+    return Shown(ctx.insight_ids, ctx.parent.id, tuple(n.id for n in ctx.inspirations))
 
 
 class LLMResearcher:
@@ -103,7 +108,7 @@ class LLMResearcher:
                 parent=render_node(ctx.parent, "Parent"),
                 inspirations=inspirations or "(none)",
                 context_note=context_note,
-                insights=render_insights(ctx.insights),
+                insights=render_insights(ctx.insights, ctx.insight_ids),
                 feedback=render_feedback(ctx.feedback),
                 note=note,
             )
@@ -114,7 +119,7 @@ class LLMResearcher:
     def _applied(self, text: str, ctx: ResearchContext) -> Proposal:
         """The reply's proposal, checked to apply to the parent (a whole program: to keep its harness)."""
         parent = ctx.parent.program
-        proposal = parse_proposal(text, "diff", parent=parent)
+        proposal = parse_proposal(text, "diff", parent=parent, shown=shown(ctx))
         if proposal.mode == "rewrite":
             problem = check_harness(parent, proposal.edit)
             if problem:
@@ -128,7 +133,7 @@ class LLMResearcher:
     def _rewrite(self, ctx: ResearchContext, note: str) -> Proposal:
         messages: list[BaseMessage] = [HumanMessage(self.render("researcher_rewrite", ctx, note=note))]
         reply = ask(self.client, ROLE, messages, ctx.seed, ctx.trial_key)
-        proposal = parse_proposal(reply.text, "rewrite", parent=ctx.parent.program)
+        proposal = parse_proposal(reply.text, "rewrite", parent=ctx.parent.program, shown=shown(ctx))
         if proposal.mode == "diff":
             try:
                 return replace(proposal, program=apply_edits(ctx.parent.program, proposal.edit))

@@ -16,10 +16,13 @@ from dataclasses import dataclass
 
 from agents.strategies import researcher_offline_scan as scan
 from agents.strategies.protocols import Proposal, ResearchContext
-from knowledge.records import Node
+from knowledge.records import Node, Provenance
 from tools.edits import EditError, SearchReplace, apply_edits, format_edits
 
 _ATTEMPTS = 8  # tries per mutation kind before falling back to the next kind
+# a random perturbation or statement edit draws on no item and no other node: its idea is the mutation's own
+_NOVEL_CONSTANT = Provenance("novel", declared_by="offline constant")
+_NOVEL_STATEMENT = Provenance("novel", declared_by="offline statement")
 _FALLBACKS = {
     "constant": ("constant", "statement", "crossover"),
     "crossover": ("crossover", "constant", "statement"),
@@ -41,6 +44,7 @@ class _Mutation:
     name: str
     motivation: str
     edits: tuple[_LineEdit, ...]
+    provenance: Provenance
 
 
 class OfflineResearcher:
@@ -111,6 +115,7 @@ class OfflineResearcher:
             motivation=f"Changed {described}. A small step around the parent's values tests whether its "
             "score sits at a local optimum in these parameters.",
             edits=edits,
+            provenance=_NOVEL_CONSTANT,
         )
 
 
@@ -155,6 +160,7 @@ def _crossover(
         f"{score}, which differs in {changed} line{'s' if changed != 1 else ''}; it may carry over what "
         "worked there while keeping this parent's other functions.",
         edits=(_LineEdit(start + head, end - tail, new[head : len(new) - tail]),),
+        provenance=Provenance("experience", node_ids=(node.id,), declared_by="offline crossover"),
     )
 
 
@@ -180,23 +186,27 @@ def _edit_statement(
                 motivation=f"Swapped `{code}` (line {line + 1}) with `{lines[other].strip()}` "
                 f"(line {other + 1}); the order of these statements may change the result.",
                 edits=(_LineEdit(line, other + 1, (lines[other], *between, lines[line])),),
+                provenance=_NOVEL_STATEMENT,
             )
     if op != "delete" and not isinstance(stmt, scan.NO_DUPLICATE):
         return _Mutation(
             name=f"duplicate statement L{line + 1}",
             motivation=f"Duplicated `{code}` (line {line + 1}) so its effect is applied twice.",
             edits=(_LineEdit(line, line + 1, (lines[line], lines[line])),),
+            provenance=_NOVEL_STATEMENT,
         )
     if len(body) > 1:
         return _Mutation(
             name=f"delete statement L{line + 1}",
             motivation=f"Deleted `{code}` (line {line + 1}) to test whether it still pays for itself.",
             edits=(_LineEdit(line, line + 1, ()),),
+            provenance=_NOVEL_STATEMENT,
         )
     return _Mutation(  # the only statement of its block: duplicating is the one edit that keeps it valid
         name=f"duplicate statement L{line + 1}",
         motivation=f"Duplicated `{code}` (line {line + 1}) so its effect is applied twice.",
         edits=(_LineEdit(line, line + 1, (lines[line], lines[line])),),
+        provenance=_NOVEL_STATEMENT,
     )
 
 
@@ -218,7 +228,8 @@ def _materialize(program: str, mutation: _Mutation, must_compile: bool) -> Propo
         return None
     if result != expected or result == program or (must_compile and not scan.compiles(result)):
         return None
-    return Proposal(name=mutation.name, motivation=mutation.motivation, edit=text, mode="diff", program=result)
+    return Proposal(name=mutation.name, motivation=mutation.motivation, edit=text, mode="diff", program=result,
+                    provenance=mutation.provenance)
 
 
 def _unique_block(lines: list[str], edit: _LineEdit) -> SearchReplace:

@@ -190,6 +190,19 @@ def test_crossover_inserts_the_inspirations_function(proposals: list[Proposal]) 
         assert child == INSPIRATION
 
 
+def test_each_mutation_records_where_its_idea_came_from(proposals: list[Proposal]) -> None:
+    """A crossover builds on the inspiration it copies from (experience); a perturbation or statement edit on
+    nothing it was shown (novel). The offline researcher never reads cognition items, so it never cites one."""
+    for proposal in proposals:
+        source = proposal.provenance
+        if kind(proposal) == "crossover":
+            assert (source.source, source.node_ids, source.declared_by) == ("experience", (12,), "offline crossover")
+        else:
+            assert (source.source, source.node_ids) == ("novel", ())
+            assert source.declared_by == f"offline {kind(proposal)}"
+        assert source.cognition_ids == ()
+
+
 def test_crossover_falls_back_to_constants_when_no_function_differs() -> None:
     researcher = OfflineResearcher(p_constant=0.0, p_crossover=1.0, p_statement=0.0)
     same = (node(PROGRAM, 12),)

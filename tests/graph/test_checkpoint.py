@@ -12,13 +12,18 @@ import agents.strategies.protocols as protocols
 from agents.strategies.protocols import Proposal
 from graph.checkpoint import MOVED_TYPES, make_serializer
 from graph.state import TrialSpec
+from knowledge.records import Provenance
 
 
 def test_state_records_round_trip() -> None:
     serde = make_serializer()
-    value = {"proposal": Proposal("n", "m", "e", program="X = 2\n"), "spec": TrialSpec("g0001.0", 1, 3, (4,))}
+    cited = Provenance("cognition", (7,), (3,), "model")
+    value = {"proposal": Proposal("n", "m", "e", program="X = 2\n", provenance=cited),
+             "spec": TrialSpec("g0001.0", 1, 3, (4,))}
     back = serde.loads_typed(serde.dumps_typed(value))
     assert isinstance(back["proposal"], Proposal) and isinstance(back["spec"], TrialSpec)
+    assert isinstance(back["proposal"].provenance, Provenance)  # a trial resumed from its checkpoint keeps it
+    assert back["proposal"].provenance.to_dict() == cited.to_dict()
     assert (back["proposal"].program, back["spec"].parent_id, list(back["spec"].inspiration_ids)) == ("X = 2\n", 3, [4])
 
 

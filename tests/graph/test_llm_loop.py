@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from langchain_core.language_models.fake_chat_models import FakeMessagesListChatModel
@@ -18,13 +19,13 @@ from graph.checkpoint import thread_config
 from graph.context import Context
 from knowledge.database import SQLiteDatabase
 from tests.support.fakes import provider_with
-from tests.support.model_replies import tiny_task_model
+from tests.support.model_replies import prompt_of, tiny_task_model
 from tests.support.openai_server import FakeOpenAIServer
 
 
 def run(task: Path, run_dir: Path, steps: int, url: str, **ctx) -> dict:
-    context = Context(task=str(task), run_dir=str(run_dir), sampler="greedy", cognition=False,
-                      models=("fake-model",), base_urls=(url,), **ctx)
+    context = Context(**{"task": str(task), "run_dir": str(run_dir), "sampler": "greedy", "cognition": False,
+                         "models": ("fake-model",), "base_urls": (url,), **ctx})
     graph = make_builder().compile(checkpointer=InMemorySaver())
     return graph.invoke({"max_steps": steps}, thread_config(100), context=context)
 
@@ -38,6 +39,30 @@ def test_model_researcher_and_analyzer_drive_the_loop(tiny_task: Path, tmp_path:
     assert all(n.insights == ("X closer to 3 scores higher",) for n in nodes[1:])
     roles = [r.role for r in CallLedger(tmp_path / "run" / "run.db").rows()]
     assert roles.count("researcher") == 3 and roles.count("analyzer") == 4
+    # the model says it builds on its parent: recorded as experience, citing the parent node it was shown
+    assert nodes[0].provenance.source == "baseline"
+    assert [(n.provenance.source, n.provenance.node_ids) for n in nodes[1:]] == [
+        ("experience", (n.parent_ids[0],)) for n in nodes[1:]]
+
+
+def test_a_model_citing_a_lesson_it_was_shown_makes_a_cognition_node(tiny_task: Path, tmp_path: Path,
+                                                                        hash_embedder: str) -> None:
+    (tiny_task / "knowledge").mkdir()
+    (tiny_task / "knowledge" / "notes.md").write_text("# Where the peak is\n\nThe score peaks at X = 3.\n")
+
+    def model(body: dict) -> str:
+        reply, shown = tiny_task_model(body), re.search(r"^- \[C(\d+)\] ", prompt_of(body), re.M)
+        return reply.replace("SOURCES: parent", f"SOURCES: [C{shown.group(1)}] and C999") if shown else reply
+
+    with FakeOpenAIServer(reply_fn=model) as server:
+        run(tiny_task, tmp_path / "run", 2, server.base_url, cognition=True, embedder=hash_embedder,
+            retrieval_threshold=-1.0)
+    evolved = SQLiteDatabase(tmp_path / "run" / "run.db").nodes()[1:]
+    assert len(evolved) == 2
+    for node in evolved:  # the item cited is one the Learner retrieved for it; the unseen C999 is dropped, said
+        assert node.provenance.source == "cognition" and node.provenance.cognition_ids
+        assert set(node.provenance.cognition_ids) <= set(node.cognition_ids)
+        assert "sources: cited cognition item(s) [999] it was not shown (ignored)" in node.notes
 
 
 def test_a_crash_is_repaired_by_the_model_and_every_attempt_recorded(tiny_task: Path, tmp_path: Path) -> None:

@@ -9,13 +9,13 @@ import sqlite3
 import subprocess
 import sys
 import threading
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from knowledge.database import BEST_CLAUSE, SCHEMA_VERSION, DatabaseError, NodeStore, SQLiteDatabase
-from knowledge.records import NODE_STATUSES, Node, NodeDraft
+from knowledge.records import NODE_STATUSES, Node, NodeDraft, Provenance
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -60,10 +60,11 @@ def test_round_trip_keeps_every_field_exactly(db: SQLiteDatabase) -> None:
         status="ok",
         error="",
         timings={"propose_s": 1e-9, "eval_s": 12345.678901234567},
+        provenance=Provenance("cognition", cognition_ids=(3, 9), node_ids=(root.id,), declared_by="model"),
     )
     stored = db.add(full)
     assert stored.id == root.id + 1 and stored.visits == 0 and stored.created_at > 0
-    expected = Node(**asdict(full), id=stored.id, created_at=stored.created_at, visits=0)
+    expected = Node(**vars(full), id=stored.id, created_at=stored.created_at, visits=0)
     assert stored == expected
     assert db.get(stored.id) == expected
     assert db.get_by_trial_key("g1.0") == expected
@@ -181,6 +182,23 @@ def test_a_version_2_database_is_upgraded_in_place_with_every_row(tmp_path: Path
     assert db.get_meta("schema_version") == SCHEMA_VERSION and db.get_meta("seed") == "5"
     dup = db.add(draft("g0001.0", score=None, parents=(node.id,), status="duplicate", notes=("same as node 1",)))
     assert dup.status == "duplicate" and dup.notes == ("same as node 1",) and db.get(node.id).visits == 4
+
+
+def test_a_version_3_database_gains_provenance_and_keeps_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "run.db"
+    with SQLiteDatabase(path) as db:
+        first = db.add(draft("g0000.0", notes=("kept",)))
+    conn = sqlite3.connect(path)
+    with conn:  # what a version-3 file looks like: no provenance column
+        conn.execute("ALTER TABLE nodes DROP COLUMN provenance")
+        conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    conn.close()
+    db = SQLiteDatabase(path)
+    [node] = db.nodes()
+    assert node == replace(first, provenance=Provenance()) and node.provenance.source == "unrecorded"
+    assert db.get_meta("schema_version") == SCHEMA_VERSION
+    cited = Provenance("experience", node_ids=(node.id,), declared_by="offline crossover")
+    assert db.add(draft("g0001.0", parents=(node.id,), provenance=cited)).provenance == cited
 
 
 def test_reopen_sees_everything_and_uses_wal(tmp_path: Path) -> None:

@@ -54,10 +54,10 @@ def tiny_task_model(body: dict[str, Any], crash_first: bool = False, style: str 
             return f"<name>set X to {new}</name><motivation>{WHY}</motivation>\n<code>\n{program}</code>"
         if style == "bare":
             return f"```python\n{program}```\n"
-        return f"NAME: set X to {new}\nMOTIVATION:\n{WHY}\nPROGRAM:\n```python\n{program}```\n"
+        return f"NAME: set X to {new}\nMOTIVATION:\n{WHY}\nSOURCES: parent\nPROGRAM:\n```python\n{program}```\n"
     blocks = f"<<<<<<< SEARCH\nX = {x}\n=======\nX = {new}\n>>>>>>> REPLACE\n"
     if style == "tags":
         return f"<name>set X to {new}</name>\n<motivation>{WHY}</motivation>\n{blocks}"
     if style == "bare":
         return blocks
-    return f"NAME: set X to {new}\nMOTIVATION:\n{WHY}\nEDITS:\n{blocks}"
+    return f"NAME: set X to {new}\nMOTIVATION:\n{WHY}\nSOURCES: parent\nEDITS:\n{blocks}"
