@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from langgraph.runtime import Runtime
 
 from agents.models.errors import one_line
+from agents.models.prompting import scalar_metrics
 from agents.strategies.protocols import Analysis, Outcome, Proposal
 from graph.context import Context
 from graph.services import ServiceProvider, Services
@@ -31,7 +32,7 @@ def _outcome_of(node: Node) -> TrialOutcome:
 
 def raw_log(outcome: Outcome, stdout: str) -> Analysis:
     """What the Researcher reads when the Analyzer is switched off (ablation): the raw facts and logs."""
-    metrics = json.dumps(outcome.metrics, sort_keys=True)
+    metrics = json.dumps(scalar_metrics(outcome.metrics), sort_keys=True)  # prompts show scalars only
     parts = [f"status {outcome.status}, score {outcome.score}", f"metrics: {metrics}"]
     if outcome.error:
         parts.append(f"error: {outcome.error}")

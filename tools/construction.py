@@ -25,6 +25,9 @@ from tools.jail import run_candidate
 
 PARAMS_ENV = "ASI_EVOLVE_TASK_PARAMS"
 POINTS_ENTRY = "run_points"  # the entry function of the point-set tasks
+# The metric holding the verified construction (the numbers the exact checks passed, and what they found), for
+# the report's figures. Prompts show scalar metrics only (`agents.models.prompting.scalar_metrics`).
+CONSTRUCTION = "construction"
 
 Point = tuple[Fraction, Fraction]
 
@@ -273,6 +276,12 @@ def exact_points(data: Any, n: int) -> tuple[list[Point], str]:
             if not isinstance(v, float) or not math.isfinite(v):  # the driver writes floats only
                 return [], f"point {i} has a non-finite or non-numeric {what} ({repr(v)[:40]})"
     return [(Fraction(x), Fraction(y)) for x, y in points], ""
+
+
+def as_floats(points: Sequence[Point]) -> list[list[float]]:
+    """Checked points back as JSON floats. Exact: every rational here was made from a float the jail sent, so
+    the figures show precisely what was verified."""
+    return [[float(x), float(y)] for x, y in points]
 
 
 def first_problem(problems: Sequence[str]) -> str:

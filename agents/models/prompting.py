@@ -90,7 +90,30 @@ def fence(code: str, lang: str = "python") -> str:
     return f"{ticks}{lang}\n{code.rstrip(chr(10))}\n{ticks}"
 
 
+JUDGE_SAMPLES = "judge_samples"  # the one structured metric addressed to a model: the judge's template reads it
+
+
+def scalar_metrics(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """The metrics whose values are numbers, booleans, strings or None: all that prompts show.
+
+    Why: an evaluator may also return structured metrics meant for people, e.g. the verified construction the
+    run report draws (`construction`: every centre and radius). Hundreds of numbers a model cannot use would swamp
+    each prompt, once per node it shows; they stay in the database and the node's result.json.
+    """
+    return {k: v for k, v in metrics.items() if v is None or isinstance(v, bool | int | float | str)}
+
+
+def judge_metrics(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """What the judge reads: the scalar metrics plus the samples an evaluator prepared for it, if any."""
+    shown = scalar_metrics(metrics)
+    if JUDGE_SAMPLES in metrics:
+        shown[JUDGE_SAMPLES] = metrics[JUDGE_SAMPLES]
+    return shown
+
+
 def format_metrics(metrics: Mapping[str, Any]) -> str:
+    """`key=value, ...` of the scalar metrics (see `scalar_metrics`), floats to 6 significant digits."""
+    metrics = scalar_metrics(metrics)
     if not metrics:
         return "(none)"
     parts = []

@@ -17,7 +17,7 @@ from typing import Any
 from langchain_core.messages import HumanMessage
 
 from agents.models.client import LLMClient
-from agents.models.prompting import PromptTemplates, fence
+from agents.models.prompting import PromptTemplates, fence, judge_metrics
 from agents.models.replies import parse_judge_score
 
 ROLE = "judge"
@@ -53,7 +53,7 @@ class LLMJudge:
             "judge",
             task_description=task_description.strip(),
             program=fence(program),
-            metrics=json.dumps(dict(metrics), sort_keys=True, default=str),
+            metrics=json.dumps(judge_metrics(metrics), sort_keys=True, default=str),
             low=f"{low:g}",
             high=f"{high:g}",
         )

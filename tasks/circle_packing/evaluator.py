@@ -9,6 +9,8 @@ Why it is built this way (`isolation: split` in task.yaml):
 - The score is recomputed here (`math.fsum` of the validated radii); anything the program prints is ignored.
 - The shared static tamper scan (`tools.construction`) rejects the obvious cheats before running, so the
   record says why a candidate failed.
+- A valid packing is kept in the metrics (`construction`: the centres and radii exactly as checked) so the run
+  report can draw it; prompts show scalar metrics only.
 
 The task parameter `n` comes from env `ASI_EVOLVE_TASK_PARAMS` (JSON, default `{"n": 26}`).
 """
@@ -25,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from tools import construction
-from tools.construction import ProgramError, first_problem, has_shape, shape_of, static_error
+from tools.construction import CONSTRUCTION, ProgramError, as_floats, first_problem, has_shape, shape_of, static_error
 
 DEFAULT_N = 26
 RUN_TIMEOUT_S = 20.0
@@ -45,25 +47,25 @@ def run_program(program_path: Path, n: int, timeout_s: float) -> Any:
 _WALLS = (("left", 0, -1, 0), ("bottom", 1, -1, 0), ("right", 0, 1, 1), ("top", 1, 1, 1))
 
 
-def validate_packing(data: Any, n: int) -> tuple[list[float], str]:
-    """Check the packing exactly; return (radii, "") when valid, else ([], one-line reason)."""
+def validate_packing(data: Any, n: int) -> tuple[dict[str, Any], str]:
+    """Check the packing exactly; return ({"centers", "radii"} as checked, "") when valid, else ({}, reason)."""
     if not isinstance(data, dict):
-        return [], "program output is not a mapping"
+        return {}, "program output is not a mapping"
     centers, radii = data.get("centers"), data.get("radii")
     if not has_shape(centers, (n, 2)):
-        return [], f"centers have shape {shape_of(centers)}, expected ({n}, 2)"
+        return {}, f"centers have shape {shape_of(centers)}, expected ({n}, 2)"
     if not has_shape(radii, (n,)):
-        return [], f"radii have shape {shape_of(radii)}, expected ({n},)"
+        return {}, f"radii have shape {shape_of(radii)}, expected ({n},)"
     for i, (x, y) in enumerate(centers):
         for what, v in (("x", x), ("y", y), ("radius", radii[i])):
             if not isinstance(v, float) or not math.isfinite(v):  # the driver writes floats only
-                return [], f"circle {i} has a non-finite or non-numeric {what} ({repr(v)[:40]})"
+                return {}, f"circle {i} has a non-finite or non-numeric {what} ({repr(v)[:40]})"
     xy = [(Fraction(x), Fraction(y)) for x, y in centers]
     rs = [Fraction(r) for r in radii]
     problems = _violations(xy, rs)
     if problems:
-        return [], first_problem(problems)
-    return [float(r) for r in radii], ""
+        return {}, first_problem(problems)
+    return {"centers": as_floats(xy), "radii": [float(r) for r in rs]}, ""
 
 
 def _violations(xy: list[tuple[Fraction, Fraction]], rs: list[Fraction]) -> list[str]:
@@ -97,7 +99,8 @@ def evaluate_stage1(program_path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def evaluate(program_path: str | os.PathLike[str], *, timeout_s: float = RUN_TIMEOUT_S) -> dict[str, Any]:
-    """Run the program for the task's n, check its packing exactly, and score it by the sum of radii.
+    """Run the program for the task's n, check its packing exactly, and score it by the sum of radii; a valid
+    packing comes back as `construction` ({"centers": [[x, y], ...], "radii": [...]}, as checked).
 
     Never raises for a bad program: a crash, timeout, tampering or invalid packing returns `valid: False`,
     `combined_score: 0.0` and a one-line `error`.
@@ -106,16 +109,18 @@ def evaluate(program_path: str | os.PathLike[str], *, timeout_s: float = RUN_TIM
     n = task_n()
     path = Path(program_path).resolve()
     error = static_error(path, ENTRY_POINT)
-    radii: list[float] = []
+    packing: dict[str, Any] = {}
     if not error:
         try:
-            radii, error = validate_packing(run_program(path, n, timeout_s), n)
+            packing, error = validate_packing(run_program(path, n, timeout_s), n)
         except ProgramError as exc:
             error = str(exc)
-    total = 0.0 if error else math.fsum(radii)
+    total = 0.0 if error else math.fsum(packing["radii"])
     metrics: dict[str, Any] = {"combined_score": total, "sum_radii": total, "n": n, "valid": not error}
     if n in REFERENCE_SUMS:
         metrics["target_ratio"] = total / REFERENCE_SUMS[n]
+    if not error:
+        metrics[CONSTRUCTION] = packing
     return construction.finish(metrics, start, error)
 
 

@@ -9,6 +9,8 @@ Why it is built this way (`isolation: split` in task.yaml), as in the circle-pac
   an exact cross product.
 - Anything the program prints is ignored; the shared static tamper scan (`tools.construction`) rejects the
   obvious cheats before running, so the record says why a candidate failed.
+- A valid layout is kept in the metrics (`construction`: the points as checked, the container and the smallest
+  triangle the exact comparison found) so the run report can draw it; prompts show scalar metrics only.
 
 The container is the triangle (0, 0), (2, 0), (1, 1): rational vertices and area exactly 1. Heilbronn's
 value is a ratio of areas, and an affine map multiplies all areas by the same factor and maps any triangle
@@ -30,7 +32,17 @@ from pathlib import Path
 from typing import Any
 
 from tools import construction
-from tools.construction import POINTS_ENTRY, Point, ProgramError, exact_points, first_problem, run_points, static_error
+from tools.construction import (
+    CONSTRUCTION,
+    POINTS_ENTRY,
+    Point,
+    ProgramError,
+    as_floats,
+    exact_points,
+    first_problem,
+    run_points,
+    static_error,
+)
 
 DEFAULT_N = 11
 RUN_TIMEOUT_S = 20.0
@@ -71,14 +83,14 @@ def placement_errors(points: list[Point]) -> list[str]:
     return problems
 
 
-def smallest_area(points: list[Point]) -> tuple[Fraction, int]:
-    """Exact smallest triangle area over all triples divided by the container's, and how many triangles lie
-    within a relative NEAR_MIN of it."""
-    areas = [abs(cross(points[a], points[b], points[c])) / 2 for a, b, c in
-             itertools.combinations(range(len(points)), 3)]
+def smallest_area(points: list[Point]) -> tuple[Fraction, int, tuple[int, int, int]]:
+    """Exact smallest triangle area over all triples divided by the container's, how many triangles lie within
+    a relative NEAR_MIN of it, and the first triple that has it."""
+    triples = list(itertools.combinations(range(len(points)), 3))
+    areas = [abs(cross(points[a], points[b], points[c])) / 2 for a, b, c in triples]
     smallest = min(areas)
     near = sum(1 for area in areas if area <= smallest * (1 + Fraction(NEAR_MIN)))
-    return smallest / CONTAINER_AREA, near
+    return smallest / CONTAINER_AREA, near, triples[areas.index(smallest)]
 
 
 def _fmt(point: Point) -> str:
@@ -99,7 +111,8 @@ def evaluate_stage1(program_path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def evaluate(program_path: str | os.PathLike[str], *, timeout_s: float = RUN_TIMEOUT_S) -> dict[str, Any]:
-    """Run the program for the task's n, check its points exactly and score the smallest triangle's area.
+    """Run the program for the task's n, check its points exactly and score the smallest triangle's area; a
+    valid layout comes back as `construction` ({"points", "triangle", "smallest_triangle"}, as checked).
 
     Never raises for a bad program: a crash, timeout, tampering, a point outside the triangle or two equal
     points return `valid: False`, `combined_score: 0.0` and a one-line `error`. Three collinear points are a
@@ -109,7 +122,8 @@ def evaluate(program_path: str | os.PathLike[str], *, timeout_s: float = RUN_TIM
     n = task_n()
     path = Path(program_path).resolve()
     error = static_error(path, ENTRY_POINT) or ("n must be at least 3" if n < 3 else "")
-    area, near = Fraction(0), 0
+    area, near, triple = Fraction(0), 0, (0, 1, 2)
+    points: list[Point] = []
     if not error:
         try:
             points, error = exact_points(run_points(path, n, timeout_s), n)
@@ -117,11 +131,13 @@ def evaluate(program_path: str | os.PathLike[str], *, timeout_s: float = RUN_TIM
             error = str(exc)
         error = error or first_problem(placement_errors(points))
         if not error:
-            area, near = smallest_area(points)
+            area, near, triple = smallest_area(points)
     metrics: dict[str, Any] = {"combined_score": float(area), "min_area": float(area), "n": n,
                                "valid": not error}
     if not error:
         metrics["near_minimal_triangles"] = near
+        metrics[CONSTRUCTION] = {"points": as_floats(points), "triangle": as_floats(TRIANGLE),
+                                 "smallest_triangle": list(triple)}
     if n in RECORD_MIN_AREA:
         metrics["target_ratio"] = float(area) / RECORD_MIN_AREA[n]
     return construction.finish(metrics, start, error)

@@ -92,6 +92,7 @@ def test_touching_circles_are_valid_but_a_1e9_overlap_is_not(
     centers = "[[0.25, 0.5], [0.5, 0.5]]"  # exactly 0.25 apart
     touching = evaluator.evaluate(_packing_program(tmp_path, centers, "[0.125, 0.125]"))
     assert touching["valid"] is True and touching["combined_score"] == 0.25
+    assert touching["construction"] == {"centers": [[0.25, 0.5], [0.5, 0.5]], "radii": [0.125, 0.125]}  # as checked
 
     bigger = 0.125 + 1e-9
     depth = Fraction(0.125) + Fraction(bigger) - Fraction(0.25)  # exact overlap of the floats sent
@@ -101,6 +102,7 @@ def test_touching_circles_are_valid_but_a_1e9_overlap_is_not(
     assert result["combined_score"] == 0.0
     assert result["error"] == f"circles 0 and 1 overlap by {float(depth):.3g}"
     assert result["error"] == "circles 0 and 1 overlap by 1e-09"
+    assert "construction" not in result  # only a verified packing is kept
 
 
 def test_touching_a_wall_is_valid_but_crossing_by_1e12_is_not(

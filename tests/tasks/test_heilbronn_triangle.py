@@ -112,6 +112,8 @@ def test_points_on_the_sides_are_valid(tmp_path: Path, monkeypatch: pytest.Monke
     result = evaluator.evaluate(_points_program(tmp_path, "[[1, 0], [0.25, 0.25], [1.75, 0.25], [1, 0.5]]"))
     assert result["valid"] is True
     assert result["combined_score"] == 0.1875  # all four triangles have area exactly 3/16
+    assert result["construction"] == {"points": [[1, 0], [0.25, 0.25], [1.75, 0.25], [1, 0.5]],
+                                      "triangle": [[0, 0], [2, 0], [1, 1]], "smallest_triangle": [0, 1, 2]}
 
 
 @pytest.mark.parametrize(

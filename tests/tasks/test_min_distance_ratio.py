@@ -123,6 +123,9 @@ def test_a_unit_square_scores_one_half(tmp_path: Path, monkeypatch: pytest.Monke
     _use_n(monkeypatch, 4)
     result = evaluator.evaluate(_points_program(tmp_path, "[[0, 0], [1, 0], [0, 1], [1, 1]]"))
     assert (result["valid"], result["ratio_squared"], result["combined_score"]) == (True, 2.0, 0.5)
+    # the points as checked, the first side found as the closest pair and the first diagonal as the farthest
+    assert result["construction"] == {"points": [[0, 0], [1, 0], [0, 1], [1, 1]], "closest_pair": [0, 1],
+                                      "farthest_pair": [0, 3]}
 
 
 @pytest.mark.parametrize(
@@ -145,7 +148,7 @@ def test_malformed_point_sets_are_invalid_with_a_reason(
     result = evaluator.evaluate(_points_program(tmp_path, points))
     assert result["valid"] is False and result["combined_score"] == 0.0
     assert result["error"] == error
-    assert "ratio_squared" not in result
+    assert "ratio_squared" not in result and "construction" not in result
 
 
 def test_points_a_float_apart_are_distinct(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
