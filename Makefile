@@ -14,7 +14,7 @@ export RAY_AUTH_MODE := disabled
 # the tasks' real data sets (tiny-shakespeare, Davis, math): a sibling `shared/data` folder unless one is named
 export ASI_EVOLVE_DATA_DIR ?= $(wildcard $(abspath ../shared/data))
 
-.PHONY: install sandbox run test lint bench clean
+.PHONY: install sandbox browser run test lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,20 +25,30 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) sandbox
 
-# The candidate jail uses bubblewrap; installed where we may (root with apt), else we say what to install.
-sandbox:
-	@command -v bwrap >/dev/null 2>&1 || { \
+# apt_install(command, package, what it is for): install a missing system package where we may (root with
+# apt), else say what to install.
+define apt_install
+	@command -v $(1) >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    apt-get install -y -qq bubblewrap >/dev/null 2>&1 || \
-	      { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq bubblewrap >/dev/null 2>&1; } || true; \
+	    apt-get install -y -qq $(2) >/dev/null 2>&1 || \
+	      { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq $(2) >/dev/null 2>&1; } || true; \
 	  fi; \
-	  command -v bwrap >/dev/null 2>&1 || echo "note: bubblewrap is not installed; candidates will run without" \
-	    "namespaces. Install it (e.g. 'sudo apt install bubblewrap') for the isolated sandbox." >&2; }
+	  command -v $(1) >/dev/null 2>&1 || echo "note: $(2) is not installed; $(3). Install it" \
+	    "(e.g. 'sudo apt install $(2)')." >&2; }
+endef
+
+# The candidate jail uses bubblewrap.
+sandbox:
+	$(call apt_install,bwrap,bubblewrap,candidates will run without namespaces)
+
+# The report's browser tests drive the system's Chromium (Playwright never downloads one).
+browser:
+	$(call apt_install,chromium,chromium,the report's browser tests will be skipped)
 
 run: $(STAMP) sandbox
 	$(BIN)/asi-evolve run circle_packing --steps $(STEPS) --seed 0
 
-test: $(STAMP) sandbox
+test: $(STAMP) sandbox browser
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

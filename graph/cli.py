@@ -19,17 +19,17 @@ from typing import Annotated, Any
 import typer
 from dotenv import load_dotenv
 from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from agents.models.errors import LLMUnavailable
 from agents.models.specs import probe_all
-from graph.budget import INITIAL_INVALID, Budget
+from graph.budget import Budget
 from graph.cli_options import budget_options, context_options, given_values, parameter
 from graph.context import Context
 from graph.experiment_cli import evaluate, verify
 from graph.knowledge_cli import app as knowledge_app
+from graph.progress import LoopProgress, finish, fmt
+from graph.report_cli import compare, export, report, serve
 from graph.runner import (
     RunError,
     default_run_dir,
@@ -63,72 +63,6 @@ def fail(message: str) -> None:
     raise UsageProblem(message)
 
 
-def _fmt(score: float | None) -> str:
-    return "-" if score is None else f"{score:.10g}"
-
-
-class LoopProgress:
-    """A rich progress bar fed by the graph's tally updates (step, best, last score, failures) and, for tasks that
-    train, by the training progress the launcher streams (node, step, loss, tokens/s)."""
-
-    def __init__(self, run_dir: Path, total: int) -> None:
-        self.db_path = Path(run_dir) / "run.db"
-        self._db: SQLiteDatabase | None = None
-        self._seen_upto, self._failures = 0, 0  # counted incrementally: a count over all nodes grows with the run
-        self.progress = Progress(
-            TextColumn("[bold]step"), MofNCompleteColumn(), BarColumn(),
-            TextColumn("best {task.fields[best]}  last {task.fields[last]}  failures {task.fields[failures]}"),
-            TimeElapsedColumn(), TextColumn("{task.fields[training]}"), console=err, transient=False,
-        )
-        self.task_id = self.progress.add_task("loop", total=total, best="-", last="-", failures=0, training="")
-
-    def __enter__(self) -> LoopProgress:
-        self.progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
-
-    def __call__(self, update: dict[str, Any]) -> None:
-        if self._db is None and self.db_path.exists():  # opened once: a store is a connection and a schema check
-            self._db = SQLiteDatabase(self.db_path)
-        for node_id, status in self._db.statuses_since(self._seen_upto) if self._db is not None else ():
-            self._seen_upto, self._failures = node_id, self._failures + (status != "ok")
-        last = update.get("last")
-        self.progress.update(
-            self.task_id, completed=update.get("steps", 0), best=_fmt(update.get("best_score")),
-            last=f"{_fmt(last.score)} ({last.status})" if last else "-", failures=self._failures,
-        )
-
-    def training(self, event: dict[str, Any]) -> None:
-        parts = [f"train {event.get('node', '')}", str(event.get("phase", ""))]
-        if "step" in event:
-            parts.append(f"{event['step']}/{event['steps']}" if "steps" in event else str(event["step"]))
-        if "loss" in event:
-            parts.append(f"loss {event['loss']:.4g}")
-        if "tokens_per_s" in event:
-            parts.append(f"{event['tokens_per_s']:,.0f} tok/s")
-        # the phase is the training script's text: shown as text, never read as rich markup
-        self.progress.update(self.task_id, training=escape("  ".join(p for p in parts if p)))
-
-
-def _finish(state: dict[str, Any], run_dir: Path) -> None:
-    status = run_status(run_dir)
-    reason = state.get("stop_reason") or "stopped"
-    if status["best_score"] is None and reason.startswith(INITIAL_INVALID):
-        raise RunError(f"{reason} (run stored in {run_dir})")  # nothing to evolve from: one line, exit 2
-    out.print(f"stopped: {reason}")
-    line = f"best score {_fmt(status['best_score'])} (node {status['best_node_id']})"
-    line += f", initial {_fmt(status['initial_score'])}"
-    if status.get("reference_score") is not None:
-        line += f", reference {status['reference_score']!r} ({status['reference_label']})"
-    out.print(line)
-    if status.get("model_calls"):
-        out.print(f"model calls {status['model_calls']}, tokens {status['model_tokens']}, "
-                  f"cost ${status['model_cost']:.4f}")
-    out.print(f"run stored in {run_dir}")
-
-
 def run(**values: Any) -> None:
     """Start a run of TASK and drive it until its budget is spent."""
     task, replay = values.pop("task"), values.pop("replay")
@@ -151,7 +85,7 @@ def run(**values: Any) -> None:
     announce_models(context, settings)
     with LoopProgress(run_dir, budget.max_steps) as progress:
         state = start_run(context, budget, listener=progress, on_training=progress.training)
-    _finish(state, run_dir)
+    finish(state, run_dir)
 
 
 BUDGET_OPTIONS, CONTEXT_OPTIONS = budget_options(), context_options()
@@ -203,7 +137,7 @@ def resume(
     total = budget.max_steps if steps is None else stored_steps(run_dir) + steps
     with LoopProgress(run_dir, total) as progress:
         state = resume_run(run_dir, steps, listener=progress, on_training=progress.training)
-    _finish(state, run_dir)
+    finish(state, run_dir)
 
 
 @app.command()
@@ -211,8 +145,8 @@ def status(
     run_dir: Annotated[Path, typer.Argument(help="Run directory.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Nodes, counts by status, best and initial score of a run."""
-    info = run_status(run_dir)
+    """Nodes, counts by status, best and initial score, design sources and task length of a run."""
+    info = run_status(run_dir, details=True)
     if as_json:
         out.print_json(json.dumps(info))
         return
@@ -226,8 +160,15 @@ def status(
     if info.get("reference_score") is not None:
         table.add_row("reference", f"{info['reference_score']} ({info['reference_label']})")
     for record in info.get("verified", []):
-        table.add_row("verified", f"node {record['node_id']} (score {_fmt(record['exploration_score'])}): "
+        table.add_row("verified", f"node {record['node_id']} (score {fmt(record['exploration_score'])}): "
                       + _verified_text(record))
+    sources = info["design_sources"]
+    for group in ("all", "best"):
+        shares = ", ".join(f"{k} {v:.0%}" for k, v in sources[group]["shares"].items() if v)
+        table.add_row(f"sources ({group})", f"{shares} of {sources[group]['total']} nodes" if shares
+                      else "none recorded")
+    for axis, text in info["task_length_lines"]:
+        table.add_row(axis, text)
     for warning in info.get("sandbox_warnings", []):
         table.add_row("warning", f"sandbox: {warning}")
     out.print(table)
@@ -251,7 +192,7 @@ def best(
         node = db.best()
     if node is None:
         fail(f"no valid node in {run_dir} yet")
-    err.print(f"node {node.id}: score {_fmt(node.score)}" + (f", {_verified_text(checked[node.id])}"
+    err.print(f"node {node.id}: score {fmt(node.score)}" + (f", {_verified_text(checked[node.id])}"
                                                               if node.id in checked else ""))
     sys.stdout.write(node.program)
 
@@ -260,11 +201,13 @@ def _verified_text(record: dict[str, Any]) -> str:
     where = f"config {record['config']}" if record["config"] else "the run's config"
     if record["score"] is None:
         return f"verification {record['status']} ({where}): {record['error']}"
-    return f"verified {_fmt(record['score'])} ± {record['score_std']:.3g} over {record['seeds']} seeds ({where})"
+    return f"verified {fmt(record['score'])} ± {record['score_std']:.3g} over {record['seeds']} seeds ({where})"
 
 
 app.command("eval")(evaluate)
 app.command()(verify)
+for command in (report, compare, serve, export):
+    app.command()(command)
 
 
 @app.command()

@@ -155,8 +155,9 @@ def resume_run(run_dir: Path, extra_steps: int | None = None, *, builder: StateG
     return _drive(graph, None, context, target, listener, on_training=on_training)
 
 
-def run_status(run_dir: Path) -> dict[str, Any]:
-    """What a run holds: node counts by status, the best node, the initial score, the task's reference."""
+def run_status(run_dir: Path, details: bool = False) -> dict[str, Any]:
+    """What a run holds: node counts by status, the best node, the initial score, the task's reference; with
+    `details`, also where its design ideas came from and its task length (these read every node)."""
     run_dir = Path(run_dir)
     context, budget = load_run_config(run_dir)
     if not (run_dir / "run.db").is_file():
@@ -192,10 +193,28 @@ def run_status(run_dir: Path) -> dict[str, Any]:
         status["model_calls"] = len(calls)
         status["model_tokens"] = sum(c.input_tokens + c.output_tokens for c in calls)
         status["model_cost"] = sum(c.cost for c in calls)
+    task = None
     try:
         task = load_task(context.task, context.config or None, context.params)
         status["reference_score"] = task.reference_score
         status["reference_label"] = task.reference_label
     except ValueError:
         pass
+    if details:
+        status.update(_details(run_dir, db.nodes(), task))
     return status
+
+
+def _details(run_dir: Path, nodes: list, task: Any) -> dict[str, Any]:
+    """Design-source shares (all and best nodes) and the task length (Ltask) of a run."""
+    from graph.report.task_length import of_run
+    from knowledge.provenance import run_attribution
+
+    shares = run_attribution(nodes)
+    length = of_run(nodes, run_dir, task)
+    return {
+        "design_sources": {group: {"total": found.total, "counts": found.counts, "shares": found.shares}
+                           for group, found in shares.items()},
+        "task_length": length.as_dict(),
+        "task_length_lines": length.lines(),
+    }

@@ -380,3 +380,19 @@ class CognitionBase:
     def count(self) -> int:
         with self._connect() as conn:
             return int(conn.execute("SELECT COUNT(*) FROM cognition_items").fetchone()[0])
+
+
+def read_items(db_path: Path, ids: Sequence[int] | None = None) -> dict[int, CognitionItem]:
+    """Items of the base in `db_path` by id (all, or those of `ids`), read without an embedder or an index:
+    what a report shows of the items a node used. A database without the table holds none."""
+    conn = sqlite3.connect(f"file:{Path(db_path)}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
+    try:
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'cognition_items'").fetchone() is None:
+            return {}
+        if ids is None:
+            return {item.id: item for item in map(_row_to_item, conn.execute(
+                f"SELECT {_ITEM_COLUMNS} FROM cognition_items ORDER BY id"))}
+        return CognitionBase._fetch(conn, sorted(set(ids)))
+    finally:
+        conn.close()

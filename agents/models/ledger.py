@@ -137,6 +137,16 @@ class CallLedger:
             ).fetchone()
         return float(row[0]), int(row[1])
 
+    def totals_since(self, after_id: int) -> tuple[float, int, int]:
+        """(cost in $, tokens, last id) of the attempts recorded after `after_id`: a live total that reads only
+        what is new."""
+        with self._connect() as conn:
+            row = conn.execute(
+                "SELECT COALESCE(SUM(cost), 0), COALESCE(SUM(input_tokens + output_tokens), 0), COALESCE(MAX(id), ?)"
+                " FROM llm_calls WHERE id > ?", (after_id, after_id)
+            ).fetchone()
+        return float(row[0]), int(row[1]), int(row[2])
+
     def lookup(self, role: str, key: str, prompt_hash: str, occurrence: int) -> CallRecord | None:
         """The successful call recorded for this (role, key, prompt, occurrence), if any (replay)."""
         with self._connect() as conn:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from graph.cli import LoopProgress
+from graph.progress import LoopProgress
 from knowledge.database import SQLiteDatabase
 from knowledge.records import NodeDraft
 

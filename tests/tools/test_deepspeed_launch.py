@@ -97,7 +97,7 @@ def test_progress_lines_keep_known_finite_numbers_only() -> None:
 
 
 def test_the_cli_progress_line_shows_a_markup_like_phase_as_text(tmp_path: Path) -> None:
-    from graph.cli import LoopProgress
+    from graph.progress import LoopProgress
 
     with LoopProgress(tmp_path, 3) as progress:  # rich markup in the phase must not raise MarkupError
         progress.training({"node": "g0001.0", "phase": "[/x] [bold]", "step": 1, "steps": 2, "loss": 1.0})
