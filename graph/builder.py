@@ -3,7 +3,8 @@
 Two compiles (DESIGN rule 1): `graph` has no checkpointer and is what `langgraph dev` serves; `compile_graph`
 adds a SQLite checkpointer for the CLI and Python users, so a run resumes after a crash. Studio's graph saves
 each trial's steps as a subgraph so they can be inspected there; a run's graph saves the loop's steps only (a trial
-cut short is re-run whole on resume, see `graph.trial.build_trial`).
+cut short is re-run whole on resume, see `graph.trial.build_trial`), unless the run has `approve`: a trial paused
+for a person must resume at its question (`graph.runner`).
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ from agents.models.specs import probe_all
 from graph.budget import Budget
 from graph.cli_options import budget_options, context_options, given_values, parameter
 from graph.context import Context
+from graph.control_cli import ApprovalPrompt, fork
 from graph.experiment_cli import evaluate, verify
 from graph.knowledge_cli import app as knowledge_app
 from graph.progress import LoopProgress, finish, fmt
@@ -84,7 +85,8 @@ def run(**values: Any) -> None:
     ensure_new_run_dir(run_dir)
     announce_models(context, settings)
     with LoopProgress(run_dir, budget.max_steps) as progress:
-        state = start_run(context, budget, listener=progress, on_training=progress.training)
+        state = start_run(context, budget, listener=progress, on_training=progress.training,
+                          approver=ApprovalPrompt(progress))
     finish(state, run_dir)
 
 
@@ -136,7 +138,8 @@ def resume(
     _, budget = load_run_config(run_dir)
     total = budget.max_steps if steps is None else stored_steps(run_dir) + steps
     with LoopProgress(run_dir, total) as progress:
-        state = resume_run(run_dir, steps, listener=progress, on_training=progress.training)
+        state = resume_run(run_dir, steps, listener=progress, on_training=progress.training,
+                           approver=ApprovalPrompt(progress))
     finish(state, run_dir)
 
 
@@ -208,6 +211,7 @@ app.command("eval")(evaluate)
 app.command()(verify)
 for command in (report, compare, serve, export):
     app.command()(command)
+app.command()(fork)
 
 
 @app.command()

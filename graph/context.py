@@ -39,6 +39,8 @@ class Context:
     sampler: str = setting("", "Parent sampler: ucb1, greedy, random, map_elites, islands or pareto "
                            "(empty: the task's).")
     workers: int = setting(1, "Trials per generation, run in parallel.", low=1)
+    approve: bool = setting(False, "Pause before each evolved candidate's experiment for a person to approve, edit "
+                            "or skip it (a LangGraph interrupt: the CLI asks, Studio shows it).")
     inspirations: int = setting(2, "Context nodes shown to the Researcher besides the parent.", low=0)
     researcher: str = setting("auto", "Researcher: auto (llm with a model, else offline), llm, offline.")
     analyzer: str = setting("auto", "Analyzer: auto (llm with a model, else offline), llm, offline.")

@@ -3,6 +3,10 @@
 A run directory holds `config.json` (the context and budget it was started with), `sandbox.json` (what the
 candidates' jail isolates), `run.db` (nodes), `checkpoints.db` (LangGraph) and `nodes/<trial key>/` (program,
 logs, result, analysis).
+
+A run started with `approve` pauses before each experiment (a LangGraph interrupt, `graph.approval`); the
+`approver` given to `start_run` / `resume_run` answers the pending questions (a map of interrupt id to answer,
+all of a generation at once) or, returning None, leaves the run paused and resumable.
 """
 
 from __future__ import annotations
@@ -24,9 +28,11 @@ from tasks.registry import load_task
 
 if TYPE_CHECKING:
     from langgraph.graph import StateGraph
+    from langgraph.types import Interrupt
 
 CONFIG_FILE = "config.json"
 Listener = Callable[[dict[str, Any]], None]
+Approver = Callable[[list["Interrupt"]], "dict[str, Any] | None"]
 
 
 class RunError(ValueError):
@@ -37,11 +43,16 @@ def default_run_dir(task_name: str, root: Path = Path("runs")) -> Path:
     return root / f"{task_name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def _compile(run_dir: Path, builder: StateGraph | None):
+def _compile(run_dir: Path, builder: StateGraph | None, approve: bool = False):
     """The run's graph with its checkpointer. LangGraph and the model stack load here, when a run is driven, so
-    `status`, `best` and `--help` start in a fraction of the time."""
-    from graph.builder import compile_graph
+    `status`, `best` and `--help` start in a fraction of the time. A run with `approve` checkpoints each trial's
+    steps too: a trial paused for approval resumes at its question, not from its start."""
+    from graph.builder import compile_graph, make_builder
 
+    if builder is None:
+        builder = make_builder(trial_checkpoints=approve)
+    elif approve and getattr(builder.nodes["trial"].runnable, "checkpointer", None) is False:
+        raise RunError("a run with approve needs trial checkpoints: build it with make_builder(trial_checkpoints=True)")
     return compile_graph(run_dir, builder)
 
 
@@ -56,9 +67,11 @@ def _recursion_limit(max_steps: int) -> int:
 
 
 def _drive(graph, payload, context: Context, max_steps: int, listener: Listener | None,
-           interrupt_after: list[str] | None = None, on_training: Listener | None = None) -> dict[str, Any]:
+           interrupt_after: list[str] | None = None, on_training: Listener | None = None,
+           approver: Approver | None = None) -> dict[str, Any]:
     """Stream the run: the loop's tallies go to `listener`, training progress a launcher streams from inside a
-    trial (LangGraph's custom stream) to `on_training`.
+    trial (LangGraph's custom stream) to `on_training`, questions the run pauses on (interrupts) to `approver`,
+    whose answers resume it (`Command(resume={interrupt id: answer})`).
 
     Only the custom stream is read (the tally node writes its tally there): streaming every node's update too
     put each one through a queue nobody read (8% of the loop's CPU samples in a profile of the instant task).
@@ -66,16 +79,41 @@ def _drive(graph, payload, context: Context, max_steps: int, listener: Listener 
     Checkpoints are saved in the background while the next step runs (`durability="async"`): a kill loses at most
     the steps after the last saved checkpoint, and resuming re-runs them from there. That is lossless because the
     node store, written before a trial's step ends, is what a re-run trial finds its result in (by trial key)."""
+    from langgraph.types import Command
+
     config = _thread_config(_recursion_limit(max_steps))
-    for _namespace, chunk in graph.stream(payload, config, context=context, stream_mode="custom", subgraphs=True,
-                                          durability="async", interrupt_after=interrupt_after):
-        if not isinstance(chunk, dict):
-            continue
-        if listener and isinstance(chunk.get("tally"), dict):
-            listener(chunk["tally"])
-        elif on_training and isinstance(chunk.get("training"), dict):
-            on_training(chunk["training"])
-    return graph.get_state(config).values
+    while True:
+        for _namespace, chunk in graph.stream(payload, config, context=context, stream_mode="custom",
+                                              subgraphs=True, durability="async", interrupt_after=interrupt_after):
+            if not isinstance(chunk, dict):
+                continue
+            if listener and isinstance(chunk.get("tally"), dict):
+                listener(chunk["tally"])
+            elif on_training and isinstance(chunk.get("training"), dict):
+                on_training(chunk["training"])
+        snapshot = graph.get_state(config)
+        pending = list(snapshot.interrupts)
+        if not pending:
+            return snapshot.values
+        answers = approver(pending) if approver is not None else None
+        if not answers:
+            return paused(snapshot.values, pending, context)
+        if not set(answers) & {i.id for i in pending}:  # resuming would only ask the same again, forever
+            raise RunError(f"the approver answered no pending interrupt (ids {', '.join(map(str, answers))})")
+        payload = Command(resume=answers)
+
+
+def paused(values: dict[str, Any], pending: list[Interrupt], context: Context) -> dict[str, Any]:
+    """The state of a run left waiting for answers: its questions under `__interrupt__` (as LangGraph's `invoke`
+    returns them) and a stop reason saying how to go on."""
+    reason = (f"paused for approval of {len(pending)} trial(s): resume the run to answer "
+              f"(asi-evolve resume {context.run_dir})")
+    return {**values, "stop_reason": reason, "__interrupt__": pending}
+
+
+def is_paused(state: dict[str, Any]) -> bool:
+    """Whether `state` (what `start_run` / `resume_run` return) is a run waiting for answers."""
+    return bool(state.get("__interrupt__"))
 
 
 def stored_steps(run_dir: Path) -> int:
@@ -94,16 +132,19 @@ def ensure_new_run_dir(run_dir: Path) -> None:
 
 
 def start_run(context: Context, budget: Budget, *, builder: StateGraph | None = None,
-              listener: Listener | None = None, on_training: Listener | None = None) -> dict[str, Any]:
-    """Start a new run in `context.run_dir` and drive it until its budget is spent; returns the final state."""
+              listener: Listener | None = None, on_training: Listener | None = None,
+              approver: Approver | None = None) -> dict[str, Any]:
+    """Start a new run in `context.run_dir` and drive it until its budget is spent (or, with `approve`, until no
+    answer is given); returns the final state."""
     run_dir = Path(context.run_dir)
     ensure_new_run_dir(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     config = {"context": context.to_dict(), "budget": {"max_steps": budget.max_steps,
               "max_wall_s": budget.max_wall_s, "target_score": budget.target_score}}
+    graph = _compile(run_dir, builder, context.approve)
     (run_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True))
-    graph = _compile(run_dir, builder)
-    return _drive(graph, budget.as_input(), context, budget.max_steps, listener, on_training=on_training)
+    return _drive(graph, budget.as_input(), context, budget.max_steps, listener, on_training=on_training,
+                  approver=approver)
 
 
 def load_run_config(run_dir: Path) -> tuple[Context, Budget]:
@@ -125,34 +166,38 @@ def _unfinished(snapshot) -> bool:
 
 
 def resume_run(run_dir: Path, extra_steps: int | None = None, *, builder: StateGraph | None = None,
-               listener: Listener | None = None, on_training: Listener | None = None) -> dict[str, Any]:
+               listener: Listener | None = None, on_training: Listener | None = None,
+               approver: Approver | None = None) -> dict[str, Any]:
     """Continue the run's thread after a crash or a finished budget.
 
     Without `extra_steps` the run finishes its budget (what a crash interrupted). With it, the run goes on for
     `extra_steps` more steps than it has stored: a generation the crash interrupted is finished first (its trials
-    were already planned) and counts towards them; the wall-time budget restarts.
+    were already planned) and counts towards them; the wall-time budget restarts. A run paused for approval asks
+    its pending questions again (driving it re-raises them).
     """
     context, budget = load_run_config(run_dir)
     context = Context.coerce({**context.to_dict(), "run_dir": str(run_dir)})
-    graph = _compile(run_dir, builder)
+    graph = _compile(run_dir, builder, context.approve)
     config = _thread_config()
     snapshot = graph.get_state(config)
+    hooks = {"on_training": on_training, "approver": approver}
     if extra_steps is None:
         if not snapshot.values:  # crashed before the first checkpoint: start the thread afresh
-            return _drive(graph, budget.as_input(), context, budget.max_steps, listener, on_training=on_training)
+            return _drive(graph, budget.as_input(), context, budget.max_steps, listener, **hooks)
         if _unfinished(snapshot):
             steps = snapshot.values.get("max_steps", budget.max_steps)
-            return _drive(graph, None, context, steps, listener, on_training=on_training)
+            return _drive(graph, None, context, steps, listener, **hooks)
         return snapshot.values
     target = stored_steps(run_dir) + extra_steps
     if not snapshot.values:
-        return _drive(graph, replace(budget, max_steps=target).as_input(), context, target, listener,
-                      on_training=on_training)
+        return _drive(graph, replace(budget, max_steps=target).as_input(), context, target, listener, **hooks)
     if _unfinished(snapshot):  # finish the interrupted generation up to its tally, then re-budget
-        _drive(graph, None, context, target, listener, interrupt_after=["tally"], on_training=on_training)
+        state = _drive(graph, None, context, target, listener, interrupt_after=["tally"], **hooks)
+        if is_paused(state):  # still waiting for answers: nothing to re-budget yet
+            return state
     more = {"max_steps": target, "max_wall_s": budget.max_wall_s, "started_at": time.time(), "stop_reason": None}
     graph.update_state(config, more, as_node="tally")  # the router sees the new budget and goes on
-    return _drive(graph, None, context, target, listener, on_training=on_training)
+    return _drive(graph, None, context, target, listener, **hooks)
 
 
 def run_status(run_dir: Path, details: bool = False) -> dict[str, Any]:

@@ -1,5 +1,8 @@
 """The trial subgraph: Researcher -> Engineer <-> launch (tool node) -> Analyzer, with room for user nodes.
 
+With the context's `approve` on, an evolved candidate's first launch passes through the `approval` node
+(`graph.approval`): a LangGraph interrupt that waits for a person to approve, edit or skip it.
+
 The launch tools (`graph.launch_tools`: `run_program`, `train_with_deepspeed`, ...) are LangChain tools executed
 by LangGraph's tool node, so every launch shows in Studio with its arguments.
 
@@ -21,6 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from langgraph.errors import GraphBubbleUp
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.prebuilt import ToolNode
@@ -30,13 +34,14 @@ from agents.analyzer import make_analyzer_node
 from agents.engineer import make_engineer_node, pending_launch, sent_back
 from agents.models.errors import one_line
 from agents.researcher import make_researcher_node
+from graph.approval import make_approval_node, needs_approval, route_approval
 from graph.context import Context
 from graph.launch_tools import make_launch_tools
 from graph.services import ServiceProvider
 from graph.state import TRIAL_DEFAULTS, TrialInput, TrialOutput, TrialState, Verdict
 
 Position = Literal["researcher", "engineer", "analyzer"]
-CORE_NODES = ("researcher", "engineer", "launch", "analyzer")
+CORE_NODES = ("researcher", "engineer", "approval", "launch", "analyzer")
 
 
 @dataclass(frozen=True)
@@ -52,8 +57,8 @@ class ExtraNode:
 
 
 def guarded(provider: ServiceProvider, fn: Callable) -> Callable:
-    """A core node that, when it raises (a bug, not an outcome), first gives up the trial's turns in slot order,
-    so the generation's other trials are not left waiting for it."""
+    """A core node that, when it raises (a bug, not an outcome) or pauses (an interrupt), first gives up the
+    trial's turns in slot order, so the generation's other trials are not left waiting for it."""
 
     def node(state: TrialState, runtime: Runtime[Context]) -> dict:
         try:
@@ -76,6 +81,11 @@ def user_node(provider: ServiceProvider, extra: ExtraNode) -> Callable:
         view = {**TRIAL_DEFAULTS, **state}
         try:
             return (extra.fn(view, runtime=runtime) if wants_runtime else extra.fn(view)) or {}
+        except GraphBubbleUp:  # the node asked a person (`interrupt`): pause, without holding the others' turns
+            order = provider(runtime.context).order
+            if order is not None:
+                order.pass_turn(state["spec"].key)
+            raise
         except Exception as exc:
             reason = one_line(f"extra node {extra.name} raised {type(exc).__name__}: {exc}")
             if extra.after != "analyzer":
@@ -106,6 +116,7 @@ def build_trial(provider: ServiceProvider, extra_nodes: Sequence[ExtraNode] = ()
     g = StateGraph(TrialState, context_schema=Context, input_schema=TrialInput, output_schema=TrialOutput)
     g.add_node("researcher", guarded(provider, make_researcher_node(provider)))
     g.add_node("engineer", guarded(provider, make_engineer_node(provider)))
+    g.add_node("approval", guarded(provider, make_approval_node(provider)))
     # a launcher that raises is a failed experiment with the reason (an error tool message), never a crash
     g.add_node("launch", ToolNode(make_launch_tools(provider), name="launch", handle_tool_errors=True))
     g.add_node("analyzer", guarded(provider, make_analyzer_node(provider)))
@@ -124,12 +135,15 @@ def build_trial(provider: ServiceProvider, extra_nodes: Sequence[ExtraNode] = ()
     after_engineer = chain("engineer")
     first_after_engineer = after_engineer[1] if len(after_engineer) > 1 else "analyzer"
 
-    def route_engineer(state: TrialState) -> str:
+    def route_engineer(state: TrialState, runtime: Runtime[Context]) -> str:
         if sent_back(state):
             return "researcher"
-        return "launch" if pending_launch(state) else first_after_engineer
+        if not pending_launch(state):
+            return first_after_engineer
+        return "approval" if needs_approval(state, Context.coerce(runtime.context)) else "launch"
 
-    g.add_conditional_edges("engineer", route_engineer, ["launch", "researcher", first_after_engineer])
+    g.add_conditional_edges("engineer", route_engineer, ["launch", "approval", "researcher", first_after_engineer])
+    g.add_conditional_edges("approval", route_approval, {"launch": "launch", "skip": first_after_engineer})
     g.add_edge("launch", "engineer")
     if len(after_engineer) > 1:
         link(after_engineer[1:], "analyzer")

@@ -4,7 +4,8 @@ Why: K trials of a generation run in parallel and finish in any order. Two thing
 order, or the same seed would give different runs: which of two identical programs is the duplicate (the
 `claim` point: a trial claims its program for evaluation), and the ids nodes get (the `store` point: a node is
 stored, its insights written back, its model rewarded). A trial passes each point only after every trial of a
-lower slot in its generation has passed it, been stored before a restart, or given up (its node raised).
+lower slot in its generation has passed it, been stored before a restart, or given up (its node raised, or it
+paused for a person's approval: a paused trial must never hold the others).
 Everything else — proposing, evaluating — stays fully parallel.
 
 Waiting is bounded (`max_wait_s`): a trial that cannot get its turn in that time goes on unordered rather
