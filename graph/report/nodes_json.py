@@ -2,7 +2,9 @@
 
 Nothing is cut silently: a diff longer than `MAX_DIFF_LINES` keeps its first lines and says how many were left
 out and where the whole program is. Full programs are embedded for the initial and the best node only (a run of
-10,000 nodes would otherwise carry every program twice); every other node's page shows its diff.
+10,000 nodes would otherwise carry every program twice); every other node's page shows its diff. Structured
+metrics (a construction's every point) are named, not embedded: the task's figures draw them and the node's
+`result.json` holds them whole.
 """
 
 from __future__ import annotations
@@ -32,10 +34,13 @@ def diff(parent: Node | None, node: Node, folder: str) -> str:
 def node_record(node: Node, by_id: dict[int, Node], children: list[int], full_program: bool) -> dict[str, Any]:
     parent = by_id.get(node.parent_ids[0]) if node.parent_ids else None
     folder = f"nodes/{node.trial_key}"
+    scalars = {k: v for k, v in node.metrics.items() if v is None or isinstance(v, bool | int | float | str)}
+    structured = sorted(set(node.metrics) - set(scalars))  # drawn by the task's figures; whole in result.json
     return {
         "id": node.id, "key": node.trial_key, "generation": node.generation, "parents": list(node.parent_ids),
         "children": children, "name": node.name, "motivation": node.motivation, "status": node.status,
-        "score": node.score, "error": node.error, "metrics": node.metrics, "analysis": node.analysis,
+        "score": node.score, "error": node.error, "metrics": scalars, "structured_metrics": structured,
+        "analysis": node.analysis,
         "insights": list(node.insights), "notes": list(node.notes), "timings": node.timings,
         "island": node.island, "cognition_ids": list(node.cognition_ids), "attempts": len(node.attempts),
         "provenance": node.provenance.to_dict(), "folder": folder, "created_at": node.created_at,

@@ -79,8 +79,7 @@
   function nodePage(n) {
     const page = document.getElementById("node-page");
     const p = n.provenance;
-    const metrics = Object.entries(n.metrics).filter(([, v]) => v === null || typeof v !== "object")
-      .map(([k, v]) => [k, typeof v === "number" ? fmt(v) : String(v)]);
+    const metrics = Object.entries(n.metrics).map(([k, v]) => [k, typeof v === "number" ? fmt(v) : String(v)]);
     const parts = [
       el("h2", {}, "Node " + n.id + " · " + n.name),
       table([["status", badge(n.status)], ["score", fmt(n.score)], ["trial", n.key + " (generation " + n.generation + ")"],
@@ -93,6 +92,8 @@
     if (n.diff) parts.push(el("h3", {}, "Diff against its parent"), diffBlock(n.diff));
     if (n.program) parts.push(el("h3", {}, "Program"), el("pre", {}, n.program));
     parts.push(el("h3", {}, "Metrics"), metrics.length ? table(metrics) : el("p", { class: "muted" }, "(none)"));
+    if (n.structured_metrics.length) parts.push(el("p", { class: "muted" }, "Structured metrics (in " + n.folder +
+      "/result.json): " + n.structured_metrics.join(", ")));
     parts.push(el("h3", {}, "Analysis"), el("pre", {}, n.analysis || "(none)"));
     if (n.insights.length) parts.push(el("h3", {}, "Insights"), el("ul", {}, ...n.insights.map((i) => el("li", {}, i))));
     const used = [...new Set([...n.cognition_ids, ...p.cognition_ids])];
