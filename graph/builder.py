@@ -21,7 +21,7 @@ from graph.checkpoint import open_checkpointer
 from graph.context import Context
 from graph.routing import make_tally_node, route_after_tally
 from graph.services import ServiceProvider
-from graph.state import LoopOutput, LoopState
+from graph.state import LoopOutput, LoopState, TrialInput
 from graph.trial import ExtraNode, build_trial
 from graph.wiring import CachedProvider
 
@@ -33,7 +33,9 @@ def make_builder(provider: ServiceProvider | None = None, extra_nodes: Sequence[
     provider = provider or CachedProvider()
     b = StateGraph(LoopState, context_schema=Context, input_schema=LoopInput, output_schema=LoopOutput)
     b.add_node("learner", make_learner_node(provider))
-    b.add_node("trial", build_trial(provider, extra_nodes, trial_checkpoints))
+    # the trial's input schema names what a Send carries, so a checkpointer that only admits the graph's own
+    # types (strict msgpack, as `langgraph dev` runs) reads a pending trial's TrialSpec back as one
+    b.add_node("trial", build_trial(provider, extra_nodes, trial_checkpoints), input_schema=TrialInput)
     b.add_node("tally", make_tally_node(provider))
     b.add_edge(START, "tally")
     b.add_edge("trial", "tally")
@@ -46,6 +48,18 @@ def compile_graph(run_dir: str | Path, builder: StateGraph | None = None) -> Com
     return (builder or make_builder()).compile(checkpointer=open_checkpointer(Path(run_dir)))
 
 
+class StudioGraph(CompiledStateGraph):
+    """The compiled graph `langgraph dev` serves. It keeps the strict-msgpack allowlist of the state's types
+    across `copy`, which the server calls on every run: LangGraph 1.2's copy drops it, and the server then read
+    the loop's records back from its checkpoints as plain dicts, so a thread could not be continued or resumed."""
+
+    def copy(self, update: dict | None = None) -> StudioGraph:
+        clone = super().copy(update)
+        clone._serde_allowlist = self._serde_allowlist
+        return clone
+
+
 builder = make_builder(trial_checkpoints=True)  # Studio shows every trial's steps
 graph = builder.compile()
+graph.__class__ = StudioGraph
 graph.name = "asi-evolve"

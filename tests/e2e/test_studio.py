@@ -86,6 +86,17 @@ def test_langgraph_dev_runs_a_short_loop(dev_server: str, tmp_path: Path) -> Non
     assert state["best_score"] == max(n.score for n in nodes if n.score is not None)
 
 
+def test_a_studio_thread_goes_on_with_a_second_invocation(dev_server: str, tmp_path: Path) -> None:
+    """The server reads the loop's records back from its own checkpoints (strict msgpack): a second invocation
+    on the thread merges them with the new generation's, which failed when they came back as plain dicts."""
+    client = get_sync_client(url=dev_server)
+    thread = client.threads.create()
+    context = {"task": "circle_packing", "run_dir": str(tmp_path / "again"), "seed": 1, "cognition": False}
+    client.runs.wait(thread["thread_id"], "asi_evolve", input={"max_steps": 1}, context=context)
+    state = client.runs.wait(thread["thread_id"], "asi_evolve", input={"max_steps": 2}, context=context)
+    assert state["steps"] == 2 and state["stop_reason"].startswith("step budget reached"), state
+
+
 def test_studio_gets_an_input_form_for_the_budget_and_described_context(dev_server: str, server_log: Path) -> None:
     client = get_sync_client(url=dev_server)
     [assistant] = client.assistants.search(graph_id="asi_evolve")
@@ -100,3 +111,22 @@ def test_studio_gets_an_input_form_for_the_budget_and_described_context(dev_serv
     assert all(name in context["sampler"]["description"] for name in SAMPLERS)
     log = server_log.read_text()
     assert "typing_extensions.TypedDict" not in log and "Traceback" not in log, log[-3000:]
+
+
+def test_studio_shows_the_approval_interrupt_and_a_resume_goes_on(dev_server: str, tmp_path: Path) -> None:
+    client = get_sync_client(url=dev_server)
+    thread = client.threads.create()
+    run_dir = tmp_path / "studio-approve"
+    context = {"task": "circle_packing", "run_dir": str(run_dir), "seed": 1, "approve": True, "cognition": False}
+    client.runs.wait(thread["thread_id"], "asi_evolve", input={"max_steps": 1}, context=context)
+    state = client.threads.get_state(thread["thread_id"], subgraphs=True)
+    asked = [i["value"] for task in state["tasks"] for i in task.get("interrupts", [])]
+    assert len(asked) == 1 and asked[0]["kind"] == "approval" and asked[0]["trial"] == "g0001.0"
+    assert asked[0]["diff"].startswith("--- node 1") and "EVOLVE-BLOCK-START" in asked[0]["program"]
+    assert len(SQLiteDatabase(run_dir / "run.db").nodes()) == 1  # only the initial program ran: it waits
+    final = client.runs.wait(thread["thread_id"], "asi_evolve", command={"resume": {"action": "skip",
+                                                                                    "reason": "not now"}},
+                             context=context)
+    assert final["stop_reason"].startswith("step budget reached"), final
+    nodes = SQLiteDatabase(run_dir / "run.db").nodes()
+    assert [(n.status, n.error) for n in nodes[1:]] == [("vetoed", "skipped at approval: not now")]
