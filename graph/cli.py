@@ -87,7 +87,7 @@ def run(**values: Any) -> None:
     with LoopProgress(run_dir, budget.max_steps) as progress:
         state = start_run(context, budget, listener=progress, on_training=progress.training,
                           approver=ApprovalPrompt(progress))
-    finish(state, run_dir)
+    finish(state, run_dir, progress.elapsed_s)
 
 
 BUDGET_OPTIONS, CONTEXT_OPTIONS = budget_options(), context_options()
@@ -140,7 +140,7 @@ def resume(
     with LoopProgress(run_dir, total) as progress:
         state = resume_run(run_dir, steps, listener=progress, on_training=progress.training,
                            approver=ApprovalPrompt(progress))
-    finish(state, run_dir)
+    finish(state, run_dir, progress.elapsed_s)
 
 
 @app.command()

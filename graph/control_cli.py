@@ -155,4 +155,4 @@ def fork(
     with LoopProgress(new_dir, prepared.budget.max_steps) as progress:
         state = resume_run(new_dir, listener=progress, on_training=progress.training,
                            approver=ApprovalPrompt(progress))
-    finish(state, new_dir)
+    finish(state, new_dir, progress.elapsed_s)

@@ -7,7 +7,6 @@ line costs the same at node 10 and node 10,000). The ETA is rich's estimate from
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +55,11 @@ class LoopProgress:
     def __exit__(self, *exc: object) -> None:
         self.progress.stop()
 
+    @property
+    def elapsed_s(self) -> float | None:
+        """Seconds since the display started (what the progress line shows as elapsed)."""
+        return self.progress.tasks[0].elapsed
+
     def __call__(self, update: dict[str, Any]) -> None:
         if self._db is None and self.db_path.exists():  # opened once: a store is a connection and a schema check
             self._db = SQLiteDatabase(self.db_path)
@@ -84,7 +88,8 @@ class LoopProgress:
         self.progress.update(self.task_id, training=escape("  ".join(p for p in parts if p)))
 
 
-def summary_lines(status: dict[str, Any], state: dict[str, Any], run_dir: Path) -> list[str]:
+def summary_lines(status: dict[str, Any], state: dict[str, Any], run_dir: Path,
+                  elapsed_s: float | None = None) -> list[str]:
     """The end-of-run summary: why it stopped, best against initial and reference, what the nodes came to,
     the pace, where the ideas came from, the task length, the model spend and where to look next."""
     reason = state.get("stop_reason") or "stopped"
@@ -95,11 +100,7 @@ def summary_lines(status: dict[str, Any], state: dict[str, Any], run_dir: Path) 
         line += f", reference {status['reference_score']!r} ({status['reference_label']})"
     lines.append(line)
     counts = ", ".join(f"{k} {v}" for k, v in status["counts"].items() if v)
-    pace = ""
-    started = state.get("started_at")
-    if started:
-        elapsed = max(time.time() - float(started), 1e-9)
-        pace = f" · this invocation {elapsed:.0f} s"
+    pace = f" · this invocation {elapsed_s:.0f} s" if elapsed_s is not None else ""
     lines.append(f"nodes {status['nodes']}: {counts}{pace}")
     sources = status.get("design_sources")
     if sources and sources["all"]["total"]:
@@ -116,11 +117,12 @@ def summary_lines(status: dict[str, Any], state: dict[str, Any], run_dir: Path) 
     return lines
 
 
-def finish(state: dict[str, Any], run_dir: Path) -> None:
-    """Print the summary of a run that stopped; a run whose initial program failed is a one-line error."""
+def finish(state: dict[str, Any], run_dir: Path, elapsed_s: float | None = None) -> None:
+    """Print the summary of a run that stopped (`elapsed_s`: how long this invocation took, waiting for people
+    included); a run whose initial program failed is a one-line error."""
     status = run_status(run_dir, details=True)
     reason = state.get("stop_reason") or "stopped"
     if status["best_score"] is None and reason.startswith(INITIAL_INVALID):
         raise RunError(f"{reason} (run stored in {run_dir})")  # nothing to evolve from: one line, exit 2
-    for line in summary_lines(status, state, run_dir):
+    for line in summary_lines(status, state, run_dir, elapsed_s):
         out.print(line)
