@@ -10,7 +10,7 @@ import pytest
 
 from agents.models.ledger import CallLedger, CallRecord
 from graph.progress import LoopProgress, summary_lines
-from graph.report.figures import islands, map_elites_grid
+from graph.report.figures import cost_over_time, islands, map_elites_grid
 from graph.report.lineage import layout
 from graph.report.page import embed_json
 from graph.report.report import build_report, run_version
@@ -107,6 +107,8 @@ def test_progress_shows_cost_and_the_summary_says_what_the_run_came_to(tiny_task
         ledger.record(CallRecord("analyzer", "k", "h", 0, "m", "p", "r", "stop", 10, 5, 0.5, 0.1))
         progress({"steps": 3})  # only the new row is read, and added
         assert progress.progress.tasks[0].fields["cost"] == "  cost $0.7500"
+    cost = cost_over_time(load_run(run_dir))  # the report's cost figure: cumulative dollars and tokens
+    assert [list(t.y) for t in cost.data] == [[0.25, 0.75], [120, 135]]
     status = run_status(run_dir, details=True)
     lines = summary_lines(status, {"stop_reason": "step budget reached (3 steps)"}, run_dir)
     assert lines[0] == "stopped: step budget reached (3 steps)"
