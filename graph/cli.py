@@ -29,7 +29,7 @@ from graph.context import Context
 from graph.control_cli import ApprovalPrompt, fork
 from graph.experiment_cli import evaluate, verify
 from graph.knowledge_cli import app as knowledge_app
-from graph.progress import LoopProgress, finish, fmt
+from graph.progress import LoopProgress, finish, fmt, shares_text
 from graph.report_cli import compare, export, report, serve
 from graph.runner import (
     RunError,
@@ -167,7 +167,7 @@ def status(
                       + _verified_text(record))
     sources = info["design_sources"]
     for group in ("all", "best"):
-        shares = ", ".join(f"{k} {v:.0%}" for k, v in sources[group]["shares"].items() if v)
+        shares = shares_text(sources[group])
         table.add_row(f"sources ({group})", f"{shares} of {sources[group]['total']} nodes" if shares
                       else "none recorded")
     for axis, text in info["task_length_lines"]:

@@ -88,6 +88,11 @@ class LoopProgress:
         self.progress.update(self.task_id, training=escape("  ".join(p for p in parts if p)))
 
 
+def shares_text(group: dict[str, Any]) -> str:
+    """Design-source shares of one group of `run_status`'s `design_sources` as `novel 80%, experience 20%`."""
+    return ", ".join(f"{k} {v:.0%}" for k, v in group["shares"].items() if v)
+
+
 def summary_lines(status: dict[str, Any], state: dict[str, Any], run_dir: Path,
                   elapsed_s: float | None = None) -> list[str]:
     """The end-of-run summary: why it stopped, best against initial and reference, what the nodes came to,
@@ -104,9 +109,8 @@ def summary_lines(status: dict[str, Any], state: dict[str, Any], run_dir: Path,
     lines.append(f"nodes {status['nodes']}: {counts}{pace}")
     sources = status.get("design_sources")
     if sources and sources["all"]["total"]:
-        def shares(group: dict[str, Any]) -> str:
-            return ", ".join(f"{k} {v:.0%}" for k, v in group["shares"].items() if v) or "-"
-        lines.append(f"design sources: {shares(sources['all'])} (best nodes: {shares(sources['best'])})")
+        best = shares_text(sources["best"]) or "-"
+        lines.append(f"design sources: {shares_text(sources['all'])} (best nodes: {best})")
     for axis, text in status.get("task_length_lines", []):
         lines.append(f"{axis}: {text}")
     if status.get("model_calls"):

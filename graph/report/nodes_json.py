@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
+from agents.models.prompting import scalar_metrics
 from graph.report.run_data import RunData
 from knowledge.records import Node
 
@@ -34,7 +35,7 @@ def diff(parent: Node | None, node: Node, folder: str) -> str:
 def node_record(node: Node, by_id: dict[int, Node], children: list[int], full_program: bool) -> dict[str, Any]:
     parent = by_id.get(node.parent_ids[0]) if node.parent_ids else None
     folder = f"nodes/{node.trial_key}"
-    scalars = {k: v for k, v in node.metrics.items() if v is None or isinstance(v, bool | int | float | str)}
+    scalars = scalar_metrics(node.metrics)
     structured = sorted(set(node.metrics) - set(scalars))  # drawn by the task's figures; whole in result.json
     return {
         "id": node.id, "key": node.trial_key, "generation": node.generation, "parents": list(node.parent_ids),
