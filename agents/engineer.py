@@ -72,9 +72,10 @@ def make_engineer_node(provider: ServiceProvider):
             result = read_tool_result(messages[-1])
             eval_s = state.get("timings", {}).get("eval_s", 0.0) + result.duration_s
             repaired = try_repair(services, state, result)
+            noted = {"notes": [*(state.get("notes") or []), *result.notes]} if result.notes else {}
             if repaired is not None:
-                return {**repaired, "timings": {"eval_s": eval_s}}
-            return {"result": result, "timings": {"eval_s": eval_s}}
+                return {**repaired, **noted, "timings": {"eval_s": eval_s}}
+            return {"result": result, **noted, "timings": {"eval_s": eval_s}}
         key = state["spec"].key
         update: dict = {}
         try:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from typing import Literal
 
 from langgraph.runtime import Runtime
@@ -27,6 +28,7 @@ from graph.services import ServiceProvider, Services
 from graph.state import LoopState, TrialSpec
 from graph.trial_order import INITIAL_KEY, trial_key
 from knowledge.records import Node
+from knowledge.tickets import lane_owner
 
 
 def sampler_meta_key(services: Services) -> str:
@@ -75,25 +77,49 @@ def retrieve(services: Services, context_nodes: list[Node]) -> tuple[int, ...]:
     return tuple(r.item.id for r in found)
 
 
+def wait_for_initial(services: Services, timeout_s: float) -> bool:
+    """A lane other than the first waits for the initial program's node (the first lane evaluates it)."""
+    deadline = time.monotonic() + timeout_s
+    while services.db.get_by_trial_key(INITIAL_KEY) is None:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
 def make_learner_node(provider: ServiceProvider):
-    def learner(state: LoopState, runtime: Runtime[Context]) -> Command[Literal["trial"]]:
+    def learner(state: LoopState, runtime: Runtime[Context]) -> Command[Literal["trial", "tally"]]:
         services = provider(runtime.context)
         ctx = services.context
         db = services.db
+        lane = state.get("lane", 0)
         if db.get_by_trial_key(INITIAL_KEY) is None:
-            spec = TrialSpec(key=INITIAL_KEY, generation=0, parent_id=None)
-            return Command(update={"generation": 0}, goto=[Send("trial", {"spec": spec})])
+            if lane == 0:
+                spec = TrialSpec(key=INITIAL_KEY, generation=0, parent_id=None)
+                return Command(update={"generation": 0}, goto=[Send("trial", {"spec": spec})])
+            wait = services.order.max_wait_s if services.order is not None else 1800.0
+            if not wait_for_initial(services, wait):
+                return Command(goto="tally")  # the tally decides again (the first lane may have stopped)
 
-        generation = state.get("generation", 0) + 1
-        steps = state.get("steps", 0)
-        k = max(1, min(ctx.workers, state["max_steps"] - steps))
+        if services.tickets is not None:  # an asynchronous lane: its next trial is numbered by its ticket
+            lane_step = state.get("lane_step", 0) + 1
+            generation = services.tickets.take(lane_owner(lane, lane_step))
+            if generation > state["max_steps"]:
+                return Command(goto="tally")  # beyond the budget: the tally stops this lane
+            k, update = 1, {"generation": generation, "lane_step": lane_step}
+        else:
+            generation = state.get("generation", 0) + 1
+            steps = state.get("steps", 0)
+            k = max(1, min(ctx.workers, state["max_steps"] - steps))
+            update = {"generation": generation, "steps_before": steps}
         rng = random.Random(f"{ctx.seed}:learner:{generation}")
-        catch_up(services)
-        picks = services.sampler.sample(k, rng, generation)
+        with services.plan_lock:  # lanes share the sampler
+            catch_up(services)
+            picks = services.sampler.sample(k, rng, generation)
+            inspirations = [tuple(services.sampler.inspirations(p.parent_id, ctx.inspirations, rng)) for p in picks]
         best = db.best()
         sends = []
-        for slot, pick in enumerate(picks):
-            inspiration_ids = tuple(services.sampler.inspirations(pick.parent_id, ctx.inspirations, rng))
+        for slot, (pick, inspiration_ids) in enumerate(zip(picks, inspirations, strict=True)):
             context_nodes = [n for n in (db.get(i) for i in (pick.parent_id, *inspiration_ids)) if n is not None]
             spec = TrialSpec(
                 key=trial_key(generation, slot),
@@ -105,6 +131,6 @@ def make_learner_node(provider: ServiceProvider):
                 cognition_ids=retrieve(services, context_nodes),
             )
             sends.append(Send("trial", {"spec": spec}))
-        return Command(update={"generation": generation, "steps_before": steps}, goto=sends)
+        return Command(update=update, goto=sends)
 
     return learner

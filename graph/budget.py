@@ -24,6 +24,7 @@ class LoopInput(TypedDict, total=False):
     max_steps: Annotated[int, Field(description="Evolution steps in all (default: the task's).", ge=1)]
     max_wall_s: Annotated[float | None, Field(description="Wall-clock budget of this invocation in seconds.", ge=1)]
     target_score: Annotated[float | None, Field(description="Stop once a node reaches this score.")]
+    lane: Annotated[int, Field(description="This thread's asynchronous lane, of the run's lanes (0 for one).", ge=0)]
 
 
 @dataclass(frozen=True)

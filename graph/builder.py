@@ -1,10 +1,10 @@
 """The loop graph: START --> tally --> (Learner --Send x K--> trial subgraph --> tally | END).
 
 Two compiles (DESIGN rule 1): `graph` has no checkpointer and is what `langgraph dev` serves; `compile_graph`
-adds a SQLite checkpointer for the CLI and Python users, so a run resumes after a crash. Studio's graph saves
-each trial's steps as a subgraph so they can be inspected there; a run's graph saves the loop's steps only (a trial
-cut short is re-run whole on resume, see `graph.trial.build_trial`), unless the run has `approve`: a trial paused
-for a person must resume at its question (`graph.runner`).
+adds a SQLite (or PostgreSQL) checkpointer for the CLI and Python users, so a run resumes after a crash. Studio's
+graph saves each trial's steps as a subgraph so they can be inspected there; a run's graph saves the loop's steps
+only (a trial cut short is re-run whole on resume, see `graph.trial.build_trial`), unless the run has `approve`: a
+trial paused for a person must resume at its question (`graph.runner`).
 """
 
 from __future__ import annotations
@@ -43,9 +43,9 @@ def make_builder(provider: ServiceProvider | None = None, extra_nodes: Sequence[
     return b
 
 
-def compile_graph(run_dir: str | Path, builder: StateGraph | None = None) -> CompiledStateGraph:
-    """Compile with a SQLite checkpointer stored in `run_dir/checkpoints.db`."""
-    return (builder or make_builder()).compile(checkpointer=open_checkpointer(Path(run_dir)))
+def compile_graph(run_dir: str | Path, builder: StateGraph | None = None, db: str = "") -> CompiledStateGraph:
+    """Compile with the run's checkpointer: `run_dir/checkpoints.db`, or the run's PostgreSQL schema (`db`)."""
+    return (builder or make_builder()).compile(checkpointer=open_checkpointer(Path(run_dir), db))
 
 
 class StudioGraph(CompiledStateGraph):

@@ -1,4 +1,5 @@
-"""LangGraph checkpointing of a run: one SQLite file beside the run's database, one thread per run."""
+"""LangGraph checkpointing of a run: one SQLite file beside the run's database (or, for a run stored in
+PostgreSQL, LangGraph's PostgreSQL checkpointer in the run's schema), one thread per run."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import ormsgpack
+from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer, _create_msgpack_ext_hook
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 from agents.strategies.protocols import Proposal
 from graph.state import TrialOutcome, TrialSpec, Verdict
 from knowledge.records import Provenance
+from knowledge.storage import run_location
 from tools.results import EvalResult
 
 THREAD_ID = "run"
@@ -45,14 +48,16 @@ def make_serializer() -> JsonPlusSerializer:
     return JsonPlusSerializer(allowed_msgpack_modules=STATE_TYPES, __unpack_ext_hook__=hook)
 
 
-def open_checkpointer(run_dir: Path) -> SqliteSaver:
-    """The run's SQLite checkpointer (`checkpoints.db` in WAL mode).
+def open_checkpointer(run_dir: Path, db: str = "") -> BaseCheckpointSaver:
+    """The run's checkpointer: `checkpoints.db` in WAL mode, or the run's PostgreSQL schema when `db` names one.
 
     `synchronous=NORMAL`: a commit reaches the WAL without waiting for the disk, so a killed process loses
     nothing and the file is never corrupt; only a power cut can take the last commits (the run then resumes from
     an earlier step, which the node store makes safe). Waiting for the disk on each of the ~40 commits a
     candidate makes was most of the checkpointing time.
     """
+    if db:
+        return _postgres_checkpointer(str(run_location(run_dir, db)))
     run_dir.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(run_dir / "checkpoints.db", check_same_thread=False, timeout=30)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -60,8 +65,29 @@ def open_checkpointer(run_dir: Path) -> SqliteSaver:
     return SqliteSaver(conn, serde=make_serializer())
 
 
-def thread_config(recursion_limit: int | None = None) -> dict:
-    config: dict = {"configurable": {"thread_id": THREAD_ID}}
+def _postgres_checkpointer(url: str) -> BaseCheckpointSaver:
+    """LangGraph's PostgreSQL checkpointer on one connection (it serialises its calls with a lock, as the SQLite
+    one does) whose search path is the run's schema, so its tables sit beside the run's nodes."""
+    import psycopg
+    from langgraph.checkpoint.postgres import PostgresSaver
+    from psycopg.rows import dict_row
+
+    from knowledge.postgres import connect_kwargs, create_schema, safe_url, split_url
+    from knowledge.sqlite import DatabaseError, one_line
+
+    try:
+        conn = psycopg.connect(**connect_kwargs(url), prepare_threshold=0, row_factory=dict_row)
+        create_schema(conn, split_url(url)[1] or "public")
+        saver = PostgresSaver(conn, serde=make_serializer())
+        saver.setup()
+    except psycopg.Error as exc:
+        raise DatabaseError(f"checkpoints {safe_url(url)}: {one_line(exc)}") from None
+    return saver
+
+
+def thread_config(recursion_limit: int | None = None, thread_id: str | None = None) -> dict:
+    """The run's thread (or one of its asynchronous lanes', `graph.lanes`)."""
+    config: dict = {"configurable": {"thread_id": thread_id or THREAD_ID}}
     if recursion_limit is not None:
         config["recursion_limit"] = recursion_limit
     return config

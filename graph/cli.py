@@ -34,15 +34,19 @@ from graph.report_cli import compare, export, report, serve
 from graph.runner import (
     RunError,
     default_run_dir,
+    ensure_new_database,
     ensure_new_run_dir,
+    existing_database,
     load_run_config,
     resume_run,
+    run_database,
     run_status,
     start_run,
     stored_steps,
 )
 from graph.settings import Settings, resolve_settings
-from knowledge.database import DatabaseError, SQLiteDatabase
+from knowledge.database import DatabaseError, NodeDatabase
+from knowledge.storage import describe, exists, run_location
 from tasks.registry import builtin_tasks, load_task
 from tasks.spec import TaskError
 from tools.deepspeed_launch import LaunchError
@@ -83,6 +87,8 @@ def run(**values: Any) -> None:
         budget = settings.budget(**budget_given)
     run_dir = Path(context.run_dir)
     ensure_new_run_dir(run_dir)
+    if context.db:  # a bad URL, an unreachable server or a schema holding a run: one line, before anything starts
+        ensure_new_database(run_location(run_dir, context.db))
     announce_models(context, settings)
     with LoopProgress(run_dir, budget.max_steps) as progress:
         state = start_run(context, budget, listener=progress, on_training=progress.training,
@@ -105,8 +111,8 @@ app.command()(run)
 def replay_context(recorded: Path, task: str | None, run_dir: str | None, steps: int | None) -> tuple[Context, Budget]:
     """A new run configured like the recorded one, answering every model call from its ledger."""
     context, budget = load_run_config(recorded)
-    if not (recorded / "run.db").is_file():
-        fail(f"nothing to replay: {recorded / 'run.db'} does not exist")
+    if not exists(run_database(recorded)):
+        fail(f"nothing to replay: {describe(run_database(recorded))} holds no run")
     if task is not None and load_task(task).name != load_task(context.task).name:
         fail(f"the recorded run is of task '{context.task}', not '{task}'")
     target_dir = run_dir or default_run_dir(load_task(context.task).name + "-replay")
@@ -135,7 +141,7 @@ def resume(
     steps: Annotated[int | None, typer.Option(min=1, help="Run this many more steps than are stored.")] = None,
 ) -> None:
     """Continue a run after a crash (finishing its budget) or run --steps N more (same thread, nothing lost)."""
-    _, budget = load_run_config(run_dir)
+    _, budget = load_run_config(run_dir, checkpoints=True)  # every problem before the progress line
     total = budget.max_steps if steps is None else stored_steps(run_dir) + steps
     with LoopProgress(run_dir, total) as progress:
         state = resume_run(run_dir, steps, listener=progress, on_training=progress.training,
@@ -184,7 +190,7 @@ def best(
 ) -> None:
     """Print the best program of a run (its scores, exploration and verified, on stderr)."""
     info = run_status(run_dir)  # validates the run directory
-    db = SQLiteDatabase(Path(run_dir) / "run.db")
+    db = NodeDatabase(existing_database(Path(run_dir)))
     checked = {v["node_id"]: v for v in info.get("verified", [])}
     if verified:
         ranked = sorted((v for v in checked.values() if v["score"] is not None), key=lambda v: -v["score"])

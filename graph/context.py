@@ -35,16 +35,26 @@ class Context:
                                       cli="--param")
     run_dir: str = setting("runs/studio", "Directory holding the run's database, node files and checkpoints.",
                            cli_default="runs/<task>-<time>")
+    db: str = setting("", "Where the run's nodes, cognition items, model calls and checkpoints live: empty for "
+                      "run.db and checkpoints.db in the run directory, or a PostgreSQL URL "
+                      "postgresql://USER@HOST:PORT/DATABASE (the run gets a schema of its own, named after the run "
+                      "directory unless the URL adds ?schema=NAME).")
     seed: int = setting(0, "Seed of every sampler and the offline researcher.")
     sampler: str = setting("", "Parent sampler: ucb1, greedy, random, map_elites, islands or pareto "
                            "(empty: the task's).")
     workers: int = setting(1, "Trials per generation, run in parallel.", low=1)
+    lanes: int = setting(1, "Asynchronous research lanes: each a checkpointed LangGraph thread running one trial at a "
+                         "time over the shared database, so a slow evaluation never holds the others (1: "
+                         "generations of --workers trials).", low=1)
     approve: bool = setting(False, "Pause before each evolved candidate's experiment for a person to approve, edit "
                             "or skip it (a LangGraph interrupt: the CLI asks, Studio shows it).")
     inspirations: int = setting(2, "Context nodes shown to the Researcher besides the parent.", low=0)
     researcher: str = setting("auto", "Researcher: auto (llm with a model, else offline), llm, offline.")
     analyzer: str = setting("auto", "Analyzer: auto (llm with a model, else offline), llm, offline.")
-    executor: str = setting("local", "Where experiments run.")
+    executor: str = setting("local", "Where experiments run: local (this machine) or ray (a Ray cluster, see "
+                            "--ray-address).")
+    ray_address: str = setting("", "Ray cluster of --executor ray: auto (the running one), HOST:PORT or "
+                               "ray://HOST:PORT (empty: start a local Ray instance).")
     warm_workers: bool = setting(True, "Evaluate in warm workers that import the evaluator once and fork a fresh "
                                  "jailed child per candidate (off: a new jailed interpreter per evaluation).",
                                  cli="--no-warm-workers")

@@ -31,6 +31,7 @@ from graph.budget import Budget
 from graph.checkpoint import thread_config
 from graph.context import Context
 from graph.runner import CONFIG_FILE, RunError, _compile, ensure_new_run_dir, load_run_config
+from knowledge.storage import describe
 
 _POINT = re.compile(r"^(node|step):(\d+)$")
 _TRIAL = re.compile(r"g(\d+)\.\d+")
@@ -174,7 +175,12 @@ def prepare_fork(run_dir: Path, at: str, new_dir: Path, *, steps: int | None = N
     is built in a staging folder beside `new_dir` and moved there only once complete."""
     run_dir, new_dir = Path(run_dir), Path(new_dir)
     point = ForkPoint.parse(at)
-    context, budget = load_run_config(run_dir)
+    context, budget = load_run_config(run_dir, checkpoints=True)
+    if context.db:
+        raise RunError(f"fork copies run.db and checkpoints.db: a run stored in {describe(context.db)} cannot be "
+                       "forked (yet)")
+    if context.lanes > 1:
+        raise RunError(f"fork follows one thread: a run of {context.lanes} lanes cannot be forked (yet)")
     _check_target(run_dir, new_dir)
     staging = new_dir.parent / f".{new_dir.name}.forking"
     shutil.rmtree(staging, ignore_errors=True)

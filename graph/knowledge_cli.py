@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from graph.runner import load_run_config
+from graph.runner import load_run_config, run_database
 from knowledge.cognition import CognitionBase
 from knowledge.embedding_cache import cached
 from knowledge.embeddings import make_embedder
@@ -41,7 +41,7 @@ def _open(task: str | None, run_dir: Path | None) -> CognitionBase:
         raise ValueError("give exactly one of --task T and --run-dir D")
     if run_dir is not None:
         context, _ = load_run_config(run_dir)
-        return open_cognition(Path(run_dir), cached(make_embedder(context.embedder)))
+        return open_cognition(Path(run_dir), cached(make_embedder(context.embedder)), run_database(Path(run_dir)))
     return open_seeded_store(load_task(task))
 
 

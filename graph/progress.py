@@ -16,8 +16,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from agents.models.ledger import CallLedger
 from graph.budget import INITIAL_INVALID
-from graph.runner import RunError, run_status
-from knowledge.database import SQLiteDatabase
+from graph.runner import RunError, run_database, run_status
+from knowledge.database import NodeDatabase
+from knowledge.storage import exists
 
 err = Console(stderr=True)
 out = Console(markup=False, highlight=False, soft_wrap=True)
@@ -32,8 +33,8 @@ class LoopProgress:
     for tasks that train, by the training progress the launcher streams (node, step, loss, tokens/s)."""
 
     def __init__(self, run_dir: Path, total: int) -> None:
-        self.db_path = Path(run_dir) / "run.db"
-        self._db: SQLiteDatabase | None = None
+        self.location = run_database(Path(run_dir))
+        self._db: NodeDatabase | None = None
         self._ledger: CallLedger | None = None
         self._seen_upto, self._failures = 0, 0  # counted incrementally: a count over all nodes grows with the run
         self._calls_upto, self._cost = 0, 0.0
@@ -61,9 +62,9 @@ class LoopProgress:
         return self.progress.tasks[0].elapsed
 
     def __call__(self, update: dict[str, Any]) -> None:
-        if self._db is None and self.db_path.exists():  # opened once: a store is a connection and a schema check
-            self._db = SQLiteDatabase(self.db_path)
-            self._ledger = CallLedger(self.db_path)
+        if self._db is None and exists(self.location):  # opened once: a store is a connection and a schema check
+            self._db = NodeDatabase(self.location)
+            self._ledger = CallLedger(self.location)
         for node_id, status in self._db.statuses_since(self._seen_upto) if self._db is not None else ():
             self._seen_upto, self._failures = node_id, self._failures + (status != "ok")
         if self._ledger is not None:

@@ -8,14 +8,13 @@ from typing import Annotated
 
 import typer
 
-from graph.runner import RunError, load_run_config
+from graph.runner import RunError, existing_database, load_run_config
 
 
 def _run_dir(path: Path) -> Path:
     """A run directory, checked before anything is built: one line (exit 2) when it is not one."""
     load_run_config(path)
-    if not (path / "run.db").is_file():
-        raise RunError(f"run has no database yet: {path / 'run.db'}")
+    existing_database(path)
     return path
 
 

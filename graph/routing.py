@@ -19,6 +19,7 @@ from graph.budget import INITIAL_INVALID
 from graph.context import Context
 from graph.services import ServiceProvider, Services
 from graph.state import LoopState
+from knowledge.tickets import lane_owner
 
 
 def stop_reason(state: LoopState, services: Services) -> str | None:
@@ -31,7 +32,7 @@ def stop_reason(state: LoopState, services: Services) -> str | None:
         return None
     steps = state.get("steps", 0)
     max_steps = state.get("max_steps")
-    if max_steps is not None and steps >= max_steps:
+    if max_steps is not None and (lane_spent(state, services) if services.tickets is not None else steps >= max_steps):
         return f"step budget reached ({steps} steps)"
     target = state.get("target_score")
     best = state.get("best_score")
@@ -47,6 +48,19 @@ def stop_reason(state: LoopState, services: Services) -> str | None:
     if max_wall and started is not None and time.time() - started >= max_wall:
         return f"wall-time budget reached ({max_wall:g} s)"
     return None
+
+
+def lane_spent(state: LoopState, services: Services) -> bool:
+    """Whether an asynchronous lane has no trial left in the budget: the ticket its next step took (before a
+    crash) is beyond it, or, none taken, every ticket the budget admits is taken by some lane."""
+    assert services.tickets is not None
+    own = services.tickets.of(lane_owner(state.get("lane", 0), state.get("lane_step", 0) + 1))
+    return own > state["max_steps"] if own is not None else services.tickets.taken() >= state["max_steps"]
+
+
+def stored_steps(services: Services) -> int:
+    """Evolution steps stored by every lane (the initial program's evaluation not counted)."""
+    return max(0, services.db.count() - 1)
 
 
 def budget_defaults(state: LoopState, services: Services) -> dict:
@@ -68,6 +82,8 @@ def make_tally_node(provider: ServiceProvider):
         current = [o for o in state.get("outcomes", []) if o.generation == generation]
         before = state.get("steps_before", state.get("steps", 0))  # checkpoints of earlier versions lack it
         steps = before + len(current) if generation > 0 else state.get("steps", 0)
+        if services.tickets is not None:  # lanes: what every lane has stored
+            steps = stored_steps(services)
         best = services.db.best()
         update = {
             **budget_defaults(state, services),

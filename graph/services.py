@@ -7,8 +7,9 @@ types are named for readers and checkers only, so importing this module loads no
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from knowledge.database import NodeStore
     from knowledge.novelty import NoveltyIndex
     from knowledge.samplers.base import Sampler
+    from knowledge.tickets import Tickets
     from tasks.spec import TaskSpec
     from tools.executors import Executor
 
@@ -49,6 +51,8 @@ class Services:
     judge: LLMJudge | None = None
     order: TrialOrder | None = None
     shared: CognitionBase | None = None  # the task's standing base, when insights are shared with later runs
+    tickets: Tickets | None = None  # the step budget shared by asynchronous lanes
+    plan_lock: threading.Lock = field(default_factory=threading.Lock)  # one Learner at a time uses the sampler
 
     def node_dir(self, trial_key: str) -> Path:
         path = self.run_dir / "nodes" / trial_key

@@ -77,7 +77,9 @@ def resolve_settings(context: Context, task: TaskSpec, env: Mapping[str, str] | 
     needs_embedder = context.cognition or context.novelty_threshold > 0
     if needs_embedder:
         make_embedder(context.embedder)  # an unknown spec fails here; a model loads only when first used
-    check_executor(context.executor)
+    check_executor(context.executor, context.ray_address)  # an unreachable cluster fails here, in one line
+    if context.lanes > 1 and (context.workers > 1 or context.approve):
+        raise ValueError("lanes run one trial at a time each: use --lanes or --workers, and no --approve with lanes")
     from graph.launch_tools import check_launcher
 
     check_launcher(task)

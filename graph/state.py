@@ -85,6 +85,7 @@ class LoopState(LoopInput, LoopOutput, total=False):
 
     started_at: float
     steps_before: int  # steps counted when the Learner planned the current generation
+    lane_step: int  # an asynchronous lane's own count of the trials it planned (its tickets' owners)
     outcomes: Annotated[list[TrialOutcome], latest_generation]
 
 

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from graph.runner import RunError, load_run_config
-from knowledge.database import SQLiteDatabase
+from graph.runner import RunError, existing_database, load_run_config
+from knowledge.database import NodeDatabase
 from knowledge.verifications import Verification, VerificationStore, summarise
 from tasks.registry import load_task
 from tools.executors import make_executor
@@ -33,20 +33,20 @@ def verify_run(run_dir: Path, top: int = 3, config: str | None = None, seeds: in
         raise RunError("verify needs --top and --seeds of at least 1")
     run_dir = Path(run_dir)
     context, _ = load_run_config(run_dir)
-    if not (run_dir / "run.db").is_file():
-        raise RunError(f"run has no database yet: {run_dir / 'run.db'}")
+    location = existing_database(run_dir)
     base = load_task(context.task, context.config or None, context.params)
     name = config or base.verify_config or context.config or None
     task = load_task(context.task, name, (*context.params, *params))
     from graph.launch_tools import check_launcher  # LangChain loads only for commands that launch
 
     check_launcher(task)
-    db = SQLiteDatabase(run_dir / "run.db")
+    db = NodeDatabase(location)
     nodes = sorted((n for n in db.nodes("ok") if n.score is not None), key=lambda n: (-n.score, n.id))[:top]
     if not nodes:
         raise RunError(f"no valid node to verify in {run_dir}")
-    store = VerificationStore(run_dir / "run.db")
-    executor = make_executor(context.executor, context.sandbox or None, warm=False)  # a fresh process each
+    store = VerificationStore(location)
+    executor = make_executor(context.executor, context.sandbox or None, warm=False,  # a fresh process each
+                             ray_address=context.ray_address)
     label = task.config or ""
     done: list[Verification] = []
     for node in nodes:

@@ -19,16 +19,19 @@ from agents.strategies.judge_llm import LLMJudge
 from agents.strategies.registry import make_analyzer, make_researcher
 from agents.strategies.repair_llm import LLMRepairer
 from graph.context import Context
+from graph.runner import run_database
 from graph.services import ServiceProvider, Services
 from graph.settings import Settings, resolve_settings
 from graph.trial_order import TrialOrder
-from knowledge.database import SQLiteDatabase
+from knowledge.database import NodeDatabase
 from knowledge.embedding_cache import cached
 from knowledge.embeddings import make_embedder
 from knowledge.ingest import ingest
 from knowledge.novelty import NoveltyIndex
 from knowledge.samplers.registry import make_sampler
+from knowledge.storage import Location, run_location
 from knowledge.task_store import import_task_store, open_cognition, open_task_store, seed_corpus
+from knowledge.tickets import Tickets
 from tasks.registry import load_task
 from tools.executors import make_executor
 from tools.jail import JailSupport
@@ -43,16 +46,17 @@ def open_services(context: Context) -> Services:
     settings = resolve_settings(context, task)
     run_dir = Path(context.run_dir).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
-    db = SQLiteDatabase(run_dir / "run.db")
+    location = run_location(run_dir, context.db)
+    db = NodeDatabase(location)
     embedder = cached(make_embedder(context.embedder)) if settings.needs_embedder else None
     cognition = None
     if context.cognition:
-        cognition = open_cognition(run_dir, embedder)
+        cognition = open_cognition(run_dir, embedder, location)
         ingest(cognition, seed_corpus(task))
         import_task_store(cognition, task.name)
-    llm = open_models(settings, run_dir, context.seed)
+    llm = open_models(settings, location, context.seed)
     templates = PromptTemplates.for_task(task.root)
-    executor = make_executor(context.executor, settings.sandbox, context.warm_workers)
+    executor = make_executor(context.executor, settings.sandbox, context.warm_workers, ray_address=context.ray_address)
     record_sandbox(run_dir, executor.support)
     weight = settings.judge_weight
     return Services(
@@ -66,11 +70,12 @@ def open_services(context: Context) -> Services:
         analyzer=make_analyzer(settings.analyzer, llm, templates),
         executor=executor,
         cognition=cognition,
-        novelty=NoveltyIndex(run_dir / "run.db", embedder if context.novelty_threshold > 0 else None),
+        novelty=NoveltyIndex(location, embedder if context.novelty_threshold > 0 else None),
         llm=llm,
         repairer=LLMRepairer(llm, templates=templates) if llm and context.repair_rounds > 0 else None,
         judge=LLMJudge(llm, task.judge_scale, weight, templates=templates) if llm and weight > 0 else None,
         shared=open_task_store(task.name, embedder) if context.share_insights and embedder else None,
+        tickets=Tickets(location) if context.lanes > 1 else None,
         order=TrialOrder(lambda key: db.get_by_trial_key(key) is not None,
                          max_wait_s=max(1800.0, 4 * task.timeout_s * (1 + context.repair_rounds))),
     )
@@ -84,17 +89,18 @@ def record_sandbox(run_dir: Path, support: JailSupport) -> None:
         log.warning("sandbox: %s", warning)
 
 
-def open_models(settings: Settings, run_dir: Path, seed: int) -> LLMClient | None:
-    """The run's model client (every call recorded in run.db), replaying a recorded run when asked; None offline."""
+def open_models(settings: Settings, location: Location, seed: int) -> LLMClient | None:
+    """The run's model client (every call recorded in the run's database), replaying a recorded run when asked;
+    None offline."""
     if not settings.models and settings.replay_from is None:
         return None
     replay = settings.replay_from
     return LLMClient(
         settings.models,
-        CallLedger(run_dir / "run.db"),
+        CallLedger(location),
         max_cost=settings.max_cost,
         max_tokens=settings.max_tokens,
-        replay_from=CallLedger(replay / "run.db") if replay else None,
+        replay_from=CallLedger(run_database(replay)) if replay else None,
         seed=seed,
     )
 

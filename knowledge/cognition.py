@@ -1,8 +1,8 @@
 """The cognition base: human priors and analyzer insights, retrieved by meaning into every research round.
 
-Items live in the run's SQLite file (`run.db`, table `cognition_items`) together with their embedding, so the
-FAISS index beside it (knowledge/vector_index.py) is only a cache: missing, unreadable or stale, it is rebuilt
-from the table without re-embedding anything.
+Items live in the run's database (`run.db` or its PostgreSQL schema, table `cognition_items`) together with
+their embedding, so the FAISS index beside it (knowledge/vector_index.py) is only a cache: missing, unreadable or
+stale, it is rebuilt from the table without re-embedding anything.
 """
 
 from __future__ import annotations
@@ -15,12 +15,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 import numpy as np
 
 from knowledge.embeddings import Embedder
-from knowledge.sqlite import Connections, DatabaseError
+from knowledge.sqlite import DatabaseError, transaction
+from knowledge.storage import Location, as_location, connect, connections, describe, has_table, is_postgres, prepare
 from knowledge.vector_index import VectorIndex
 
 Origin = Literal["prior", "analyzer"]
@@ -44,8 +45,8 @@ CREATE TABLE IF NOT EXISTS cognition_items (
 """
 _ITEM_COLUMNS = "id, content, source, tags, origin, node_id, created_at"
 _INSERT = (
-    "INSERT OR IGNORE INTO cognition_items (content, source, tags, origin, node_id, created_at, content_hash,"
-    " embedder, dim, embedding) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO cognition_items (content, source, tags, origin, node_id, created_at, content_hash,"
+    " embedder, dim, embedding) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id"
 )
 
 
@@ -98,7 +99,7 @@ def _validated(draft: CognitionDraft) -> CognitionDraft:
     return CognitionDraft(content, source, tuple(str(t) for t in draft.tags), draft.origin, node_id)
 
 
-def _row_to_item(row: sqlite3.Row) -> CognitionItem:
+def _row_to_item(row: Any) -> CognitionItem:
     return CognitionItem(
         id=int(row["id"]), content=row["content"], source=row["source"], tags=tuple(json.loads(row["tags"])),
         origin=row["origin"], node_id=row["node_id"], created_at=float(row["created_at"]),
@@ -113,23 +114,22 @@ class CognitionBase:
     processes stored (it compares the table's largest id with its own).
     """
 
-    def __init__(self, db_path: Path, index_path: Path, embedder: Embedder) -> None:
-        self.db_path, self.index_path, self.embedder = Path(db_path), Path(index_path), embedder
-        for path in (self.db_path, self.index_path):
-            if not path.parent.is_dir():
-                raise DatabaseError(f"cannot open cognition base at {path}: its directory does not exist")
+    def __init__(self, db_path: Location, index_path: Path, embedder: Embedder) -> None:
+        self.db_path, self.index_path, self.embedder = as_location(db_path), Path(index_path), embedder
+        self.label = describe(self.db_path)
+        if not self.index_path.parent.is_dir():
+            raise DatabaseError(f"cannot open cognition base at {self.index_path}: its directory does not exist")
         self._lock = threading.RLock()
-        self._connections = Connections(self.db_path)
+        self._connections = connections(self.db_path, what="cognition base")
         self._index: VectorIndex | None = None
         self._unsaved = 0  # items in the in-memory index but not in the file
         with self._connect() as conn:
-            if str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]).lower() != "wal":
-                raise DatabaseError(f"database {self.db_path} refused WAL journal mode")
+            prepare(conn, self.label)
             conn.execute(_TABLE)
             row = conn.execute("SELECT embedder, dim FROM cognition_items ORDER BY id LIMIT 1").fetchone()
         if row is not None and row[0] != embedder.name:
             raise ValueError(
-                f"cognition base {self.db_path} holds {row[0]!r} embeddings (dim {row[1]}); "
+                f"cognition base {self.label} holds {row[0]!r} embeddings (dim {row[1]}); "
                 f"embedder {embedder.name!r} cannot search or extend it"
             )
         with self._lock:
@@ -155,7 +155,7 @@ class CognitionBase:
         if self._sync() or index is None:
             self._persist()
 
-    def _sync(self, conn: sqlite3.Connection | None = None) -> bool:
+    def _sync(self, conn: Any = None) -> bool:
         """Append rows stored since the index was built; True when the index changed."""
         if conn is None:
             with self._connect() as fresh:
@@ -175,7 +175,7 @@ class CognitionBase:
         return True
 
     @staticmethod
-    def _vectors_since(conn: sqlite3.Connection, after_id: int) -> tuple[np.ndarray, np.ndarray]:
+    def _vectors_since(conn: Any, after_id: int) -> tuple[np.ndarray, np.ndarray]:
         """Ids and stored embeddings of rows with id > after_id, in id order (no re-embedding)."""
         rows = conn.execute(
             "SELECT id, dim, embedding FROM cognition_items WHERE id > ? ORDER BY id", (after_id,)
@@ -278,30 +278,23 @@ class CognitionBase:
         """Insert in one transaction, checking the vector space inside it so two writers cannot mix spaces."""
         name, dim, now = self.embedder.name, int(vectors.shape[1]), time.time()
         items, rows = [], []
-        with self._connect() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                row = conn.execute("SELECT embedder, dim FROM cognition_items ORDER BY id LIMIT 1").fetchone()
-                if row is not None and (row[0], int(row[1])) != (name, dim):
-                    raise ValueError(
-                        f"cognition base {self.db_path} holds {row[0]!r} embeddings of dim {row[1]}; "
-                        f"refusing {dim}-d vectors from embedder {name!r}"
-                    )
-                for i, (draft, vector) in enumerate(zip(drafts, vectors, strict=True)):
-                    cursor = conn.execute(_INSERT, (
-                        draft.content, draft.source, json.dumps(list(draft.tags)), draft.origin, draft.node_id,
-                        now, _content_hash(draft.content), name, dim, vector.astype("<f4").tobytes(),
-                    ))
-                    if cursor.rowcount == 1:  # 0: a concurrent writer stored the same item first
-                        origin = cast(Origin, draft.origin)
-                        items.append(CognitionItem(int(cursor.lastrowid or 0), draft.content, draft.source,
-                                                   draft.tags, origin, draft.node_id, now))
-                        rows.append(i)
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+        with self._connect() as conn, transaction(conn):
+            row = conn.execute("SELECT embedder, dim FROM cognition_items ORDER BY id LIMIT 1").fetchone()
+            if row is not None and (row[0], int(row[1])) != (name, dim):
+                raise ValueError(
+                    f"cognition base {self.label} holds {row[0]!r} embeddings of dim {row[1]}; "
+                    f"refusing {dim}-d vectors from embedder {name!r}"
+                )
+            for i, (draft, vector) in enumerate(zip(drafts, vectors, strict=True)):
+                stored = conn.execute(_INSERT, (
+                    draft.content, draft.source, json.dumps(list(draft.tags)), draft.origin, draft.node_id,
+                    now, _content_hash(draft.content), name, dim, vector.astype("<f4").tobytes(),
+                )).fetchone()
+                if stored is not None:  # None: a concurrent writer stored the same item first
+                    origin = cast(Origin, draft.origin)
+                    items.append(CognitionItem(int(stored[0]), draft.content, draft.source,
+                                               draft.tags, origin, draft.node_id, now))
+                    rows.append(i)
         return items, vectors[rows]
 
     # -- reads ---------------------------------------------------------------------------------------------
@@ -309,7 +302,7 @@ class CognitionBase:
     def _check_dim(self, dim: int) -> None:
         if self._index is not None and dim != self._index.dim:
             raise ValueError(
-                f"embedder {self.embedder.name!r} gave {dim}-d vectors but cognition base {self.db_path} "
+                f"embedder {self.embedder.name!r} gave {dim}-d vectors but cognition base {self.label} "
                 f"holds {self._index.dim}-d ones"
             )
 
@@ -339,7 +332,7 @@ class CognitionBase:
             found = self._fetch(conn, [i for i, _ in order])
         return [Retrieved(found[i], score) for i, score in order if i in found]
 
-    def _search_ids(self, conn: sqlite3.Connection, vectors: np.ndarray, k: int, threshold: float) -> dict[int, float]:
+    def _search_ids(self, conn: Any, vectors: np.ndarray, k: int, threshold: float) -> dict[int, float]:
         """Best score per item id over all query rows, hits below `threshold` dropped."""
         with self._lock:
             self._sync(conn)
@@ -354,7 +347,7 @@ class CognitionBase:
         return best
 
     @staticmethod
-    def _fetch(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, CognitionItem]:
+    def _fetch(conn: Any, ids: Sequence[int]) -> dict[int, CognitionItem]:
         found: dict[int, CognitionItem] = {}
         for start in range(0, len(ids), 500):
             chunk = [int(i) for i in ids[start : start + 500]]
@@ -382,17 +375,25 @@ class CognitionBase:
             return int(conn.execute("SELECT COUNT(*) FROM cognition_items").fetchone()[0])
 
 
-def read_items(db_path: Path, ids: Sequence[int] | None = None) -> dict[int, CognitionItem]:
-    """Items of the base in `db_path` by id (all, or those of `ids`), read without an embedder or an index:
-    what a report shows of the items a node used. A database without the table holds none."""
+def read_items(db_path: Location, ids: Sequence[int] | None = None) -> dict[int, CognitionItem]:
+    """Items of the base in `db_path` by id (all, or those of `ids`), read without an embedder or an index (and,
+    from a SQLite file, read-only): what a report shows of the items a node used. A database without the table
+    holds none."""
+    if is_postgres(db_path):
+        with connect(db_path, what="cognition base") as conn:
+            return _read_items(conn, ids)
     conn = sqlite3.connect(f"file:{Path(db_path)}?mode=ro", uri=True)
     conn.row_factory = sqlite3.Row
     try:
-        if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'cognition_items'").fetchone() is None:
-            return {}
-        if ids is None:
-            return {item.id: item for item in map(_row_to_item, conn.execute(
-                f"SELECT {_ITEM_COLUMNS} FROM cognition_items ORDER BY id"))}
-        return CognitionBase._fetch(conn, sorted(set(ids)))
+        return _read_items(conn, ids)
     finally:
         conn.close()
+
+
+def _read_items(conn: Any, ids: Sequence[int] | None) -> dict[int, CognitionItem]:
+    if not has_table(conn, "cognition_items"):
+        return {}
+    if ids is None:
+        return {item.id: item for item in map(_row_to_item, conn.execute(
+            f"SELECT {_ITEM_COLUMNS} FROM cognition_items ORDER BY id"))}
+    return CognitionBase._fetch(conn, sorted(set(ids)))

@@ -1,25 +1,25 @@
-"""The node database: one SQLite file per run (`run.db`) holding every evaluated or rejected candidate.
+"""The node database: every evaluated or rejected candidate of a run, in its `run.db` (SQLite, the embedded
+default) or its PostgreSQL schema (`knowledge.storage`: one SQL text serves both).
 
 Nodes are append-only; the only field that changes after insert is `visits`, raised in the same transaction
 that stores a child, so parent counts can never drift from the children actually stored (UCB1 depends on it).
-Each thread keeps one connection (`knowledge.sqlite.Connections`): safe from many threads and processes, and a
-process killed mid-write leaves the previous committed state (SQLite's WAL journal guarantees it).
+Each thread keeps one connection (`knowledge.storage.connections`): safe from many threads and processes, and a
+process killed mid-write leaves the previous committed state (SQLite's WAL journal, PostgreSQL's transactions).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import sqlite3
 import time
 from contextlib import AbstractContextManager
 from dataclasses import fields
-from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
 from knowledge.records import NODE_STATUSES, Node, NodeDraft, Provenance
-from knowledge.sqlite import Connections, DatabaseError, transaction
+from knowledge.sqlite import DatabaseError, transaction
+from knowledge.storage import Location, as_location, connections, describe, prepare, table_columns
 
 SCHEMA_VERSION = "4"
 
@@ -69,7 +69,7 @@ CREATE INDEX IF NOT EXISTS nodes_best ON nodes(status, score DESC, id);
 
 
 class NodeStore(Protocol):
-    """What the loop needs from a node database; SQLite today, Postgres could follow."""
+    """What the loop needs from a node database (`NodeDatabase` serves SQLite and PostgreSQL)."""
 
     def add(self, draft: NodeDraft) -> Node: ...
     def get(self, node_id: int) -> Node | None: ...
@@ -98,7 +98,7 @@ def _dumps(column: str, value: Any) -> str:
         raise ValueError(f"node field {column!r} cannot be stored as JSON: {exc}") from exc
 
 
-def _row_to_node(row: sqlite3.Row) -> Node:
+def _row_to_node(row: Any) -> Node:
     values = {c: (json.loads(row[c]) if c in _JSON_COLUMNS else row[c]) for c in _COLUMNS}
     values["parent_ids"] = tuple(values["parent_ids"])
     values["cognition_ids"] = tuple(values["cognition_ids"])
@@ -131,34 +131,32 @@ def _draft_values(draft: NodeDraft) -> dict[str, Any]:
     return values
 
 
-class SQLiteDatabase:
-    """Node store in one SQLite file (WAL mode). Open it with a path; it creates the schema if missing."""
+class NodeDatabase:
+    """Node store at a location: a SQLite file path (WAL mode) or a PostgreSQL URL naming the run's schema.
+    It creates the tables if missing."""
 
-    def __init__(self, path: Path | str) -> None:
-        if str(path) in ("", ":memory:"):
-            raise ValueError("SQLiteDatabase needs a file path (an in-memory database would vanish per call)")
-        self.path = Path(path)
-        if not self.path.parent.is_dir():
-            raise DatabaseError(f"cannot open database {self.path}: its directory does not exist")
-        self._connections = Connections(self.path)
+    def __init__(self, location: Location) -> None:
+        if str(location) in ("", ":memory:"):
+            raise ValueError("the node store needs a file path (an in-memory database would vanish per call)")
+        self.path = as_location(location)
+        self.label = describe(self.path)
+        self._connections = connections(self.path)
         self._initialise()
 
     # -- connection plumbing -------------------------------------------------------------------------------
 
-    def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
+    def _connect(self) -> AbstractContextManager[Any]:
         return self._connections()
 
     _transaction = staticmethod(transaction)
 
     def _initialise(self) -> None:
         with self._connect() as conn:
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]  # garbage fails here or earlier
-            if str(mode).lower() != "wal":
-                raise DatabaseError(f"database {self.path} refused WAL journal mode (got {mode!r})")
+            prepare(conn, self.label)  # a garbage file fails here or earlier
             with self._transaction(conn):
                 self._create_schema(conn)
 
-    def _create_schema(self, conn: sqlite3.Connection) -> None:
+    def _create_schema(self, conn: Any) -> None:
         """Create missing tables, upgrade an older schema in place; refuse a file whose tables are not ours."""
         conn.execute(_META)
         row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
@@ -168,9 +166,9 @@ class SQLiteDatabase:
             conn.execute("ALTER TABLE nodes ADD COLUMN provenance TEXT NOT NULL DEFAULT '{}'")
             conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (SCHEMA_VERSION,))
         conn.execute(_NODES)
-        columns = tuple(r["name"] for r in conn.execute("PRAGMA table_info(nodes)"))
+        columns = tuple(table_columns(conn, "nodes"))
         if set(columns) != set(_COLUMNS):
-            raise DatabaseError(f"{self.path} has a 'nodes' table that is not ours (columns {columns})")
+            raise DatabaseError(f"{self.label} has a 'nodes' table that is not ours (columns {columns})")
         for statement in filter(str.strip, _INDEXES.split(";")):
             conn.execute(statement)
         row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
@@ -178,11 +176,11 @@ class SQLiteDatabase:
             conn.execute("INSERT INTO meta(key, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
         elif row["value"] != SCHEMA_VERSION:
             raise DatabaseError(
-                f"{self.path} has schema version {row['value']}; this code reads version {SCHEMA_VERSION}"
+                f"{self.label} has schema version {row['value']}; this code reads version {SCHEMA_VERSION}"
             )
 
     @staticmethod
-    def _upgrade_from_2(conn: sqlite3.Connection) -> None:
+    def _upgrade_from_2(conn: Any) -> None:
         """Version 3 added the `notes` column and the `duplicate` status (a CHECK constraint), version 4 the
         `provenance` column: the table is rebuilt with every row copied, inside the caller's transaction, so a
         crash leaves version 2 intact."""
@@ -217,13 +215,12 @@ class SQLiteDatabase:
                     missing = [p for p in parents if p not in found]
                     if missing:
                         raise ValueError(f"node {draft.trial_key!r} names unknown parent ids {missing}")
-                cursor = conn.execute(sql, [values[n] for n in names])
-                node_id = cursor.lastrowid
+                node_id = conn.execute(f"{sql} RETURNING id", [values[n] for n in names]).fetchone()[0]
                 if draft.parent_ids:
                     conn.execute("UPDATE nodes SET visits = visits + 1 WHERE id = ?", (draft.parent_ids[0],))
                 stored = self._fetch_one(conn, "WHERE id = ?", (node_id,))
         if stored is None:
-            raise DatabaseError(f"database {self.path}: node {draft.trial_key!r} vanished right after insert")
+            raise DatabaseError(f"database {self.label}: node {draft.trial_key!r} vanished right after insert")
         return stored
 
     def set_meta(self, key: str, value: str) -> None:
@@ -238,7 +235,7 @@ class SQLiteDatabase:
     # -- reads ---------------------------------------------------------------------------------------------
 
     @staticmethod
-    def _fetch_one(conn: sqlite3.Connection, where: str, params: tuple[Any, ...]) -> Node | None:
+    def _fetch_one(conn: Any, where: str, params: tuple[Any, ...]) -> Node | None:
         row = conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM nodes {where}", params).fetchone()
         return None if row is None else _row_to_node(row)
 
@@ -300,7 +297,7 @@ class SQLiteDatabase:
         """Close every thread's connection; the store cannot be used afterwards."""
         self._connections.close()
 
-    def __enter__(self) -> SQLiteDatabase:
+    def __enter__(self) -> NodeDatabase:
         return self
 
     def __exit__(

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from pathlib import Path
 
 import numpy as np
 
 from knowledge.embeddings import Embedder
 from knowledge.records import Node
-from knowledge.sqlite import Connections, transaction
+from knowledge.sqlite import transaction
+from knowledge.storage import Location, as_location, connections
 
 _TABLE = """
 CREATE TABLE IF NOT EXISTS node_fingerprints (
@@ -35,11 +35,11 @@ def program_sha(program: str) -> str:
 class NoveltyIndex:
     """Program hashes and motivation embeddings of stored nodes, checked before a candidate is run."""
 
-    def __init__(self, db_path: Path, embedder: Embedder | None = None) -> None:
-        self.db_path = Path(db_path)
+    def __init__(self, db_path: Location, embedder: Embedder | None = None) -> None:
+        self.db_path = as_location(db_path)
         self.embedder = embedder
         self._lock = threading.Lock()
-        self._connections = Connections(self.db_path)
+        self._connections = connections(self.db_path)
         with self._connections() as conn:
             conn.execute(_TABLE)
             rows = conn.execute("SELECT node_id, program_sha, vector FROM node_fingerprints ORDER BY node_id")
@@ -69,7 +69,8 @@ class NoveltyIndex:
                 for i, node in enumerate(fresh):
                     blob = None if vectors is None else vectors[i].astype(np.float32).tobytes()
                     conn.execute(
-                        "INSERT OR IGNORE INTO node_fingerprints(node_id, program_sha, vector) VALUES (?, ?, ?)",
+                        "INSERT INTO node_fingerprints(node_id, program_sha, vector) VALUES (?, ?, ?) "
+                        "ON CONFLICT DO NOTHING",
                         (node.id, program_sha(node.program), blob),
                     )
             for i, node in enumerate(fresh):

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 
 class DatabaseError(RuntimeError):
@@ -51,22 +52,25 @@ class Connections:
     opens its own. `close()` closes every thread's connection; using the object afterwards raises `error`.
     """
 
+    errors: tuple[type[Exception], ...] = (sqlite3.Error,)  # what the driver raises
+
     def __init__(self, path: Path, error: Callable[[str], Exception] = DatabaseError, what: str = "database"
                  ) -> None:
         self.path, self._error, self._what = Path(path), error, what
+        self.label = str(self.path)  # how messages name the database
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._open: list[tuple[threading.Thread, sqlite3.Connection]] = []
+        self._open: list[tuple[threading.Thread, Any]] = []
         self._closed = False
 
     @contextmanager
     def __call__(self) -> Iterator[sqlite3.Connection]:
         if self._closed:
-            raise self._error(f"{self._what} {self.path} is closed")
+            raise self._error(f"{self._what} {self.label} is closed")
         held = getattr(self._local, "held", None)
         try:
             if held is None or held[0] != os.getpid():
-                conn = _open(self.path)
+                conn = self._open_one()
                 with self._lock:  # connections of threads that ended are closed here, not left to pile up
                     ended = [c for t, c in self._open if not t.is_alive()]
                     self._open = [(t, c) for t, c in self._open if t.is_alive()]
@@ -75,9 +79,12 @@ class Connections:
                     old.close()
                 held = self._local.held = (os.getpid(), conn)
             yield held[1]
-        except sqlite3.Error as exc:
+        except self.errors as exc:
             self._drop()
-            raise self._error(f"{self._what} {self.path}: {exc}") from exc
+            raise self._error(f"{self._what} {self.label}: {one_line(exc)}") from exc
+
+    def _open_one(self) -> Any:
+        return _open(self.path)
 
     def _drop(self) -> None:
         held = getattr(self._local, "held", None)
@@ -94,8 +101,13 @@ class Connections:
         for _, conn in conns:
             try:
                 conn.close()
-            except sqlite3.Error:
+            except self.errors:
                 pass
+
+
+def one_line(exc: BaseException) -> str:
+    """A driver's message on one line (PostgreSQL's span several)."""
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 @contextmanager

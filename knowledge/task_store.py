@@ -18,6 +18,7 @@ from pathlib import Path
 from knowledge.cognition import CognitionBase, CognitionDraft
 from knowledge.embeddings import Embedder
 from knowledge.ingest import GLOBAL_CORPUS
+from knowledge.storage import Location
 from tasks.spec import TaskSpec
 
 HOME_ENV = "ASI_EVOLVE_KNOWLEDGE_HOME"
@@ -53,9 +54,10 @@ def import_task_store(cognition: CognitionBase, task_name: str) -> int:
     return len(cognition.add_many(drafts))
 
 
-def open_cognition(run_dir: Path, embedder) -> CognitionBase:
-    """The run's cognition base: items in `run.db`, the FAISS index beside it."""
-    return CognitionBase(run_dir / "run.db", run_dir / "cognition.faiss", embedder)
+def open_cognition(run_dir: Path, embedder, location: Location | None = None) -> CognitionBase:
+    """The run's cognition base: items in its database (`run.db` unless `location` names another), the FAISS
+    index in the run directory (a cache, rebuilt from the stored vectors when missing)."""
+    return CognitionBase(location or run_dir / "run.db", run_dir / "cognition.faiss", embedder)
 
 
 def seed_corpus(task: TaskSpec) -> list[Path]:

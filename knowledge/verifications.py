@@ -1,5 +1,5 @@
 """Verified results: a node re-evaluated under a larger configuration or more seeds, kept beside its exploration
-result (never over it), as rows of `verifications` in the run's SQLite file.
+result (never over it), as rows of `verifications` in the run's database.
 
 Why apart from `nodes`: a node's exploration score is what the search saw and acted on; what survives scale is
 a second opinion, which may be asked for again with another configuration.
@@ -11,10 +11,10 @@ import json
 import math
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from knowledge.sqlite import DatabaseError, connect
+from knowledge.sqlite import DatabaseError
+from knowledge.storage import Location, as_location, connect, describe, table_columns
 
 _TABLE = """
 CREATE TABLE IF NOT EXISTS verifications (
@@ -72,24 +72,24 @@ def summarise(node_id: int, config: str, results: list[Any]) -> Verification:
 class VerificationStore:
     """The `verifications` table of one run database."""
 
-    def __init__(self, db_path: Path | str) -> None:
-        self.path = Path(db_path)
+    def __init__(self, db_path: Location) -> None:
+        self.path = as_location(db_path)
         with connect(self.path) as conn:
             conn.execute(_TABLE)
-            found = {r[1] for r in conn.execute("PRAGMA table_info(verifications)")}
+            found = set(table_columns(conn, "verifications"))
         expected = {"id", "node_id", "config", "seeds", "status", "score", "score_std", "scores", "metrics", "error",
                     "created_at"}
         if found != expected:
-            raise DatabaseError(f"{self.path} has a 'verifications' table that is not ours")
+            raise DatabaseError(f"{describe(self.path)} has a 'verifications' table that is not ours")
 
     def add(self, record: Verification) -> Verification:
         values = (record.node_id, record.config, record.seeds, record.status, record.score, record.score_std,
                   json.dumps(record.scores), json.dumps(record.metrics), record.error, record.created_at or time.time())
         with connect(self.path) as conn:
-            cursor = conn.execute(
+            row_id = conn.execute(
                 "INSERT INTO verifications (node_id, config, seeds, status, score, score_std, scores, metrics, "
-                "error, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
-        return Verification(**{**record.__dict__, "id": int(cursor.lastrowid or 0), "created_at": values[-1]})
+                "error, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id", values).fetchone()[0]
+        return Verification(**{**record.__dict__, "id": int(row_id), "created_at": values[-1]})
 
     def all(self) -> list[Verification]:
         """Every verification, oldest first."""

@@ -88,6 +88,8 @@ class TaskSpec(BaseModel):
             with more seeds).
         data: files or folders the evaluator reads under `$ASI_EVOLVE_DATA_DIR` (checked before a run starts).
         data_source: where that data comes from, named when it is missing.
+        resources: what one evaluation reserves on a Ray cluster (`--executor ray`) besides `cpus` and
+            `memory_mb`: GPUs and custom resources, e.g. {GPU: 1, a100: 1}.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -133,6 +135,7 @@ class TaskSpec(BaseModel):
     verify_config: str | None = None
     data: list[str] = Field(default_factory=list)
     data_source: str = ""
+    resources: dict[str, float] = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod

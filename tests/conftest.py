@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,3 +34,11 @@ def hash_embedder(monkeypatch: pytest.MonkeyPatch) -> str:
     built-in kinds alone); for loop tests that assert nothing about retrieval, insights or novelty."""
     monkeypatch.setitem(EMBEDDERS, "hash", make_hash_embedder)
     return "hash"
+
+
+@pytest.fixture
+def pg_database() -> Iterator[str]:
+    """URL of a PostgreSQL database of this test's own (dropped afterwards); see tests/support/postgres.py."""
+    from tests.support.postgres import database
+
+    yield from database()

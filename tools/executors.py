@@ -1,11 +1,13 @@
 """Where experiments run. An executor evaluates one program file for a task and returns an `EvalResult`.
 
 Parallelism across trials comes from the graph (LangGraph runs the K trials of a generation concurrently);
-an executor only has to run one experiment safely.
+an executor only has to run one experiment safely: here (`local`) or on a Ray cluster (`ray`,
+`tools.ray_executor`, which imports Ray only when it first runs).
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -15,6 +17,7 @@ from tools.deepspeed_launch import Progress
 from tools.eval_pool import EvalPool
 from tools.evaluation import evaluate_program
 from tools.jail import JailSupport, probe_support
+from tools.ray_executor import RayExecutor, check_address
 from tools.results import EvalResult
 
 
@@ -52,15 +55,26 @@ class LocalExecutor:
             self.pool.close()
 
 
-EXECUTORS: dict[str, Callable[..., Executor]] = {"local": LocalExecutor}
+EXECUTORS: dict[str, Callable[..., Executor]] = {"local": LocalExecutor, "ray": RayExecutor}
 
 
-def check_executor(name: str) -> None:
-    """A one-line ValueError when no executor has this name."""
+def check_executor(name: str, ray_address: str = "") -> None:
+    """A one-line ValueError when no executor has this name, or its cluster address is wrong or unreachable."""
     if name not in EXECUTORS:
         raise ValueError(f"unknown executor '{name}' (choose from: {', '.join(sorted(EXECUTORS))})")
+    _check_takes_address(name, ray_address)
+    if name == "ray":
+        check_address(ray_address)
 
 
-def make_executor(name: str, sandbox: str | None = None, warm: bool = True) -> Executor:
+def _check_takes_address(name: str, ray_address: str) -> None:
+    if ray_address and "ray_address" not in inspect.signature(EXECUTORS[name]).parameters:
+        raise ValueError(f"--ray-address is for --executor ray, not '{name}'")
+
+
+def make_executor(name: str, sandbox: str | None = None, warm: bool = True, *, ray_address: str = "") -> Executor:
+    """The executor `name`; `ray_address` (a Ray cluster) is refused in one line by executors that take none."""
     check_executor(name)
-    return EXECUTORS[name](sandbox, warm=warm)
+    _check_takes_address(name, ray_address)
+    factory = EXECUTORS[name]
+    return factory(sandbox, warm=warm, **({"ray_address": ray_address} if ray_address else {}))

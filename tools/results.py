@@ -22,6 +22,7 @@ class EvalResult:
         stdout_tail / stderr_tail: the captured output, tail kept when capped.
         duration_s: wall-clock seconds of the evaluation.
         stage: 1 when the cascade stopped after `evaluate_stage1`, else 2.
+        notes: what happened to the experiment itself that the node should keep (a lost Ray worker, retried).
     """
 
     status: EvalStatus
@@ -32,10 +33,13 @@ class EvalResult:
     stderr_tail: str = ""
     duration_s: float = 0.0
     stage: int = 2
+    notes: tuple[str, ...] = ()
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> EvalResult:
-        return cls(**json.loads(text))
+        values = json.loads(text)
+        values["notes"] = tuple(values.get("notes", ()))
+        return cls(**values)

@@ -15,10 +15,9 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from knowledge.sqlite import Connections
+from knowledge.storage import Location, as_location, connections, describe, prepare, table_columns
 
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
@@ -93,27 +92,26 @@ def prompt_hash(messages: Sequence[BaseMessage]) -> str:
 
 
 class CallLedger:
-    """The `llm_calls` table of one SQLite file (usually the run's `run.db`)."""
+    """The `llm_calls` table of one run database (`run.db`, or the run's PostgreSQL schema)."""
 
-    def __init__(self, db_path: Path | str) -> None:
-        self.path = Path(db_path)
-        if not self.path.parent.is_dir():
-            raise LedgerError(f"cannot open call ledger {self.path}: its directory does not exist")
-        self._connections = Connections(self.path, LedgerError, "call ledger")
+    def __init__(self, db_path: Location) -> None:
+        self.path = as_location(db_path)
+        self._connections = connections(self.path, LedgerError, "call ledger")
         with self._connect() as conn:
-            conn.execute("PRAGMA journal_mode = WAL")
+            prepare(conn, describe(self.path))
             conn.execute(_TABLE)
             conn.execute(_INDEX)
-            found = {r[1] for r in conn.execute("PRAGMA table_info(llm_calls)")}
+            found = set(table_columns(conn, "llm_calls"))
             if found == set(_COLUMNS) - {"candidate"}:  # a ledger written before calls knew their candidate
                 conn.execute("ALTER TABLE llm_calls ADD COLUMN candidate TEXT NOT NULL DEFAULT ''")
                 found.add("candidate")
             conn.execute(_CANDIDATE_INDEX)
             if found != set(_COLUMNS):
-                raise LedgerError(f"{self.path} has an 'llm_calls' table that is not ours (columns {sorted(found)})")
+                raise LedgerError(f"{describe(self.path)} has an 'llm_calls' table that is not ours "
+                                  f"(columns {sorted(found)})")
 
     def __repr__(self) -> str:
-        return f"CallLedger({str(self.path)!r})"
+        return f"CallLedger({describe(self.path)!r})"
 
     def _connect(self):
         return self._connections()
@@ -125,8 +123,8 @@ class CallLedger:
         names = ", ".join(_INSERTED)
         marks = ", ".join("?" for _ in _INSERTED)
         with self._connect() as conn:
-            cursor = conn.execute(f"INSERT INTO llm_calls ({names}) VALUES ({marks})", tuple(values.values()))
-            row_id = int(cursor.lastrowid or 0)
+            row_id = int(conn.execute(f"INSERT INTO llm_calls ({names}) VALUES ({marks}) RETURNING id",
+                                      tuple(values.values())).fetchone()[0])
         return CallRecord(**{**values, "id": row_id})
 
     def totals(self) -> tuple[float, int]:

@@ -13,7 +13,8 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from knowledge.database import SQLiteDatabase
+from graph.runner import existing_database
+from knowledge.database import NodeDatabase
 from knowledge.records import Node, Provenance
 
 FORMATS = ("jsonl", "csv")
@@ -68,8 +69,7 @@ def export_nodes(run_dir: Path | str, fmt: str, out: Path) -> int:
     """Write every node of the run to `out` in `fmt`; returns how many. ValueError for an unknown format."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; valid: {', '.join(FORMATS)}")
-    db_path = Path(run_dir) / "run.db"
-    db = SQLiteDatabase(db_path)
+    db = NodeDatabase(existing_database(Path(run_dir)))
     try:
         nodes = db.nodes()
     finally:

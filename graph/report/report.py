@@ -24,22 +24,30 @@ from graph.report.page import figure_divs, figure_json, render_page, section, ta
 from graph.report.run_data import RunData, load_run
 from graph.report.task_figures import TaskRun, task_figures
 from graph.report.task_length import of_run
+from graph.runner import run_database
 from knowledge.provenance import COUNTED, run_attribution
+from knowledge.storage import connect, exists, has_table, is_postgres
 
 
 def run_version(run_dir: Path | str) -> str:
     """What changes when the run stores something new (nodes, model calls and verifications are append-only):
     the live view compares it. One read-only query per table, cheap enough to ask every few seconds."""
-    db_path = Path(run_dir) / "run.db"
-    if not db_path.is_file():
+    location = run_database(Path(run_dir))
+    if not exists(location):
         return "no database"
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    if is_postgres(location):
+        with connect(location) as conn:
+            return _version(conn)
+    conn = sqlite3.connect(f"file:{location}?mode=ro", uri=True)
     try:
-        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        parts = [str(conn.execute(f"SELECT COUNT(*), COALESCE(MAX(id), 0) FROM {t}").fetchone())
-                 for t in ("nodes", "llm_calls", "verifications") if t in tables]
+        return _version(conn)
     finally:
         conn.close()
+
+
+def _version(conn) -> str:
+    parts = [str(tuple(conn.execute(f"SELECT COUNT(*), COALESCE(MAX(id), 0) FROM {t}").fetchone()))
+             for t in ("nodes", "llm_calls", "verifications") if has_table(conn, t)]
     return "|".join(parts)
 
 

@@ -14,9 +14,9 @@ from typing import Any
 from agents.models.ledger import CallLedger, CallRecord
 from graph.budget import Budget
 from graph.context import Context
-from graph.runner import RunError, load_run_config
+from graph.runner import existing_database, load_run_config
 from knowledge.cognition import CognitionItem, read_items
-from knowledge.database import SQLiteDatabase
+from knowledge.database import NodeDatabase
 from knowledge.records import Node
 from knowledge.verifications import Verification, VerificationStore
 from tasks.spec import TaskSpec
@@ -93,10 +93,8 @@ def load_run(run_dir: Path | str) -> RunData:
     """Read a run directory; RunError (one line) when it is not one or holds no database yet."""
     run_dir = Path(run_dir)
     context, budget = load_run_config(run_dir)
-    db_path = run_dir / "run.db"
-    if not db_path.is_file():
-        raise RunError(f"run has no database yet: {db_path}")
-    db = SQLiteDatabase(db_path)
+    db_path = existing_database(run_dir)
+    db = NodeDatabase(db_path)
     try:
         nodes = tuple(db.nodes())
     finally:

@@ -160,16 +160,18 @@ def _one_line(exc: BaseException) -> str:
 def load_task_run(run_dir: Path) -> TaskRun:
     """A run directory as a `TaskRun`: its configuration, its task (variant and params as the run used them)
     and its nodes. Raises `graph.runner.RunError` / `tasks.spec.TaskError` with one line when unreadable."""
-    from graph.runner import RunError, load_run_config  # the runner pulls in the graph: only when a run is read
-    from knowledge.database import SQLiteDatabase
+    from graph.runner import (  # the runner pulls in the graph: only when a run is read
+        existing_database,
+        load_run_config,
+    )
+    from knowledge.database import NodeDatabase
     from tasks.registry import load_task
 
     run_dir = Path(run_dir)
     context, _ = load_run_config(run_dir)
-    if not (run_dir / "run.db").is_file():
-        raise RunError(f"not a run directory (no run.db): {run_dir}")
+    location = existing_database(run_dir)
     task = load_task(context.task, context.config or None, context.params)
-    db = SQLiteDatabase(run_dir / "run.db")
+    db = NodeDatabase(location)
     try:
         nodes, best = tuple(db.nodes()), db.best()
     finally:

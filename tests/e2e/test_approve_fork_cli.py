@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from knowledge.database import SQLiteDatabase
+from knowledge.database import NodeDatabase
 from tests.support.cli import CLI, asi, cli_env
 
 pytestmark = pytest.mark.timeout(120)
@@ -22,7 +22,7 @@ def answered(*args: str, stdin: str, env: dict[str, str] | None = None) -> subpr
 
 
 def stored(run_dir: Path) -> list[tuple[str, str, str, str]]:
-    return [(n.trial_key, n.status, n.error, n.program) for n in SQLiteDatabase(run_dir / "run.db").nodes()]
+    return [(n.trial_key, n.status, n.error, n.program) for n in NodeDatabase(run_dir / "run.db").nodes()]
 
 
 def test_approve_edit_and_skip_from_stdin(tiny_task: Path, tmp_path: Path) -> None:

@@ -61,8 +61,12 @@ def test_tasks_lists_both_circle_packing_variants() -> None:
 
 
 def test_a_bad_setting_is_refused_before_anything_is_stored(tmp_path: Path, tiny_task: Path) -> None:
-    for bad in (["--executor", "ray"], ["--analyzer", "magic"], ["--sampler", "bogus"]):
+    for bad in (["--executor", "slurm"], ["--analyzer", "magic"], ["--sampler", "bogus"],
+                ["--db", "mysql://h/db"], ["--db", "postgresql://nobody:pw@127.0.0.1:1/x"],
+                ["--executor", "ray", "--ray-address", "127.0.0.1:1"], ["--ray-address", "auto"],
+                ["--lanes", "2", "--workers", "2"]):
         proc = asi("run", str(tiny_task), "--run-dir", str(tmp_path / "run"), *bad, timeout=60)
         assert proc.returncode == 2 and proc.stderr.startswith("error: "), proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1 and ":pw@" not in proc.stderr, proc.stderr
         assert not (tmp_path / "run").exists()
 

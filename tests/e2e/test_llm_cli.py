@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from agents.models.ledger import CallLedger
-from knowledge.database import SQLiteDatabase
+from knowledge.database import NodeDatabase
 from tests.support.cli import asi, status_json
 from tests.support.model_replies import tiny_task_model
 from tests.support.openai_server import FakeOpenAIServer
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 
 def sequence(run_dir: Path) -> list[tuple]:
     return [(n.trial_key, n.name, n.status, n.score, n.program, n.analysis)
-            for n in SQLiteDatabase(run_dir / "run.db").nodes()]
+            for n in NodeDatabase(run_dir / "run.db").nodes()]
 
 
 def test_model_run_then_exact_replay_without_network(tiny_task: Path, tmp_path: Path) -> None:

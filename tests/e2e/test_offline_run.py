@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from knowledge.database import SQLiteDatabase
+from knowledge.database import NodeDatabase
 from tests.support.cli import CLI, asi, cli_env, status_json
 
 pytestmark = pytest.mark.slow
@@ -43,7 +43,7 @@ def test_same_seed_same_node_sequence(tmp_path: Path) -> None:
         run_dir = tmp_path / name
         proc = asi("run", "circle_packing", "--steps", "8", "--run-dir", str(run_dir), "--seed", "7")
         assert proc.returncode == 0, proc.stderr
-        nodes = SQLiteDatabase(run_dir / "run.db").nodes()
+        nodes = NodeDatabase(run_dir / "run.db").nodes()
         sequences.append([(n.trial_key, n.name, n.status, n.score, n.parent_ids) for n in nodes])
     assert sequences[0] == sequences[1]
     assert len({s[3] for s in sequences[0]}) > 1  # the run really explored
@@ -60,7 +60,7 @@ def test_kill_9_mid_run_then_resume_loses_and_duplicates_nothing(tmp_path: Path)
         """True while an experiment is running: its program file exists, its node is not stored yet."""
         if not db_path.exists():
             return False
-        stored = {n.trial_key for n in SQLiteDatabase(db_path).nodes()}
+        stored = {n.trial_key for n in NodeDatabase(db_path).nodes()}
         launched = {p.parent.name for p in (run_dir / "nodes").glob("*/program.py")}
         return len(stored) >= 4 and bool(launched - stored)
 
@@ -72,12 +72,12 @@ def test_kill_9_mid_run_then_resume_loses_and_duplicates_nothing(tmp_path: Path)
         time.sleep(0.02)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    before = {n.trial_key: n for n in SQLiteDatabase(db_path).nodes()}
+    before = {n.trial_key: n for n in NodeDatabase(db_path).nodes()}
     assert 4 <= len(before) < 15
 
     resumed = asi("resume", str(run_dir))
     assert resumed.returncode == 0, resumed.stderr
-    nodes = SQLiteDatabase(db_path).nodes()
+    nodes = NodeDatabase(db_path).nodes()
     keys = [n.trial_key for n in nodes]
     ids = [n.id for n in nodes]
     assert len(nodes) == 15  # initial + 14 steps

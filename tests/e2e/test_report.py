@@ -17,7 +17,7 @@ import pytest
 from graph.report.export import read_export
 from graph.report.serve import make_server
 from graph.report.task_length import RAN
-from knowledge.database import SQLiteDatabase
+from knowledge.database import NodeDatabase
 from knowledge.records import NodeDraft, Provenance
 from tests.support.browser import browser, watched_page
 from tests.support.cli import asi
@@ -53,7 +53,7 @@ def test_the_report_of_a_real_run_renders_its_data_in_a_browser(runs, chromium, 
     run_dir = runs[0]
     proc = asi("report", run_dir.name, "--out", str(tmp_path / "report.html"), cwd=run_dir.parent)  # as typed
     assert proc.returncode == 0, proc.stderr
-    nodes = SQLiteDatabase(run_dir / "run.db").nodes()
+    nodes = NodeDatabase(run_dir / "run.db").nodes()
     page, problems = open_page(chromium, (tmp_path / "report.html").as_uri())
     plotted = page.evaluate("""() => Object.fromEntries([...document.querySelectorAll('.js-plotly-plot')]
         .map(d => [d.id, d.data.map(t => (t.customdata || []).filter(v => v !== null).length)]))""")
@@ -90,7 +90,7 @@ def test_the_report_of_a_real_run_renders_its_data_in_a_browser(runs, chromium, 
 def test_hostile_node_text_stays_text(runs, chromium, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     shutil.copytree(runs[0], run_dir)
-    db = SQLiteDatabase(run_dir / "run.db")
+    db = NodeDatabase(run_dir / "run.db")
     first = db.nodes()[0]
     evil = "<img src=x onerror=alert(1)></script><script>alert(2)</script>"
     node = db.add(NodeDraft(trial_key="g0099.0", generation=99, parent_ids=(first.id,), name=evil, motivation=evil,
@@ -113,7 +113,7 @@ def test_compare_draws_both_runs(runs, chromium, tmp_path: Path) -> None:
     names = page.evaluate("document.getElementById('compare-best').data.map(t => t.name)")
     assert names == ["ucb1-seed0", "greedy-seed1"]
     counts = page.evaluate("document.getElementById('compare-outcomes').data.map(t => t.y.reduce((a, b) => a + b))")
-    assert sum(counts) == sum(len(SQLiteDatabase(r / "run.db").nodes()) for r in runs)
+    assert sum(counts) == sum(len(NodeDatabase(r / "run.db").nodes()) for r in runs)
     assert problems.all() == []
     assert asi("compare", str(runs[0])).returncode == 2  # one run is not a comparison: one line, exit 2
 
@@ -127,7 +127,7 @@ def test_the_live_view_redraws_when_a_node_arrives(runs, chromium, tmp_path: Pat
         url = f"http://127.0.0.1:{server.server_address[1]}/"
         page, problems = open_page(chromium, url)
         before = page.locator("#node-table tbody tr").count()
-        db = SQLiteDatabase(run_dir / "run.db")
+        db = NodeDatabase(run_dir / "run.db")
         parent = db.best()
         db.add(NodeDraft(trial_key="g0100.0", generation=100, parent_ids=(parent.id,), name="arrived while watched",
                          motivation="live", program=parent.program, edit="", metrics={"combined_score": 9.0},
@@ -147,6 +147,6 @@ def test_export_round_trips_every_node(runs, tmp_path: Path, fmt: str) -> None:
     out = tmp_path / f"nodes.{fmt}"
     proc = asi("export", str(runs[0]), "--format", fmt, "--out", str(out))
     assert proc.returncode == 0, proc.stderr
-    nodes = SQLiteDatabase(runs[0] / "run.db").nodes()
+    nodes = NodeDatabase(runs[0] / "run.db").nodes()
     assert read_export(out) == nodes and len(nodes) == 9
     assert any(n.provenance.source != "unrecorded" for n in nodes)

@@ -15,7 +15,7 @@ import pytest
 from langgraph_sdk import get_sync_client
 
 from graph.context import Context
-from knowledge.database import SQLiteDatabase
+from knowledge.database import NodeDatabase
 from knowledge.samplers.registry import SAMPLERS
 
 pytestmark = pytest.mark.slow
@@ -81,7 +81,7 @@ def test_langgraph_dev_runs_a_short_loop(dev_server: str, tmp_path: Path) -> Non
     )
     assert state["steps"] == 3, state
     assert state["stop_reason"].startswith("step budget reached")
-    nodes = SQLiteDatabase(run_dir / "run.db").nodes()
+    nodes = NodeDatabase(run_dir / "run.db").nodes()
     assert len(nodes) == 4 and nodes[0].status == "ok"
     assert state["best_score"] == max(n.score for n in nodes if n.score is not None)
 
@@ -102,7 +102,7 @@ def test_studio_gets_an_input_form_for_the_budget_and_described_context(dev_serv
     [assistant] = client.assistants.search(graph_id="asi_evolve")
     schemas = client.assistants.get_schemas(assistant["assistant_id"])
     form = schemas["input_schema"]["properties"]
-    assert set(form) == {"max_steps", "max_wall_s", "target_score"}
+    assert set(form) == {"max_steps", "max_wall_s", "target_score", "lane"}  # lane: a thread of a --lanes run
     assert all(field.get("description") for field in form.values())
     assert {"steps", "best_score", "best_node_id", "stop_reason"} <= set(schemas["output_schema"]["properties"])
     context = schemas["context_schema"]["properties"]
@@ -123,10 +123,10 @@ def test_studio_shows_the_approval_interrupt_and_a_resume_goes_on(dev_server: st
     asked = [i["value"] for task in state["tasks"] for i in task.get("interrupts", [])]
     assert len(asked) == 1 and asked[0]["kind"] == "approval" and asked[0]["trial"] == "g0001.0"
     assert asked[0]["diff"].startswith("--- node 1") and "EVOLVE-BLOCK-START" in asked[0]["program"]
-    assert len(SQLiteDatabase(run_dir / "run.db").nodes()) == 1  # only the initial program ran: it waits
+    assert len(NodeDatabase(run_dir / "run.db").nodes()) == 1  # only the initial program ran: it waits
     final = client.runs.wait(thread["thread_id"], "asi_evolve", command={"resume": {"action": "skip",
                                                                                     "reason": "not now"}},
                              context=context)
     assert final["stop_reason"].startswith("step budget reached"), final
-    nodes = SQLiteDatabase(run_dir / "run.db").nodes()
+    nodes = NodeDatabase(run_dir / "run.db").nodes()
     assert [(n.status, n.error) for n in nodes[1:]] == [("vetoed", "skipped at approval: not now")]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from knowledge.database import SQLiteDatabase
+from knowledge.database import NodeDatabase
 from tests.support.cli import asi, status_json
 
 # the evaluator adds the seed it is handed and the task's `bonus` parameter, so what verify stores is checkable
@@ -33,7 +33,7 @@ def test_verify_stores_seeded_larger_scale_scores_beside_the_exploration_ones(ti
     run_dir = tmp_path / "run"
     proc = asi("run", str(tiny_task), "--steps", "4", "--run-dir", str(run_dir), "--no-cognition")
     assert proc.returncode == 0, proc.stderr
-    before = {n.id: n.score for n in SQLiteDatabase(run_dir / "run.db").nodes()}
+    before = {n.id: n.score for n in NodeDatabase(run_dir / "run.db").nodes()}
 
     proc = asi("verify", str(run_dir), "--top", "2", "--seeds", "3")
     assert proc.returncode == 0, proc.stderr
@@ -47,7 +47,7 @@ def test_verify_stores_seeded_larger_scale_scores_beside_the_exploration_ones(ti
     # is kept as it was
     assert top["score"] == best + 2 + 10 and top["scores"] == [best + 11, best + 12, best + 13]
     assert top["exploration_score"] == best and top["metrics"]["seed"] == 2
-    assert {n.id: n.score for n in SQLiteDatabase(run_dir / "run.db").nodes()} == before
+    assert {n.id: n.score for n in NodeDatabase(run_dir / "run.db").nodes()} == before
     folder = next(run_dir.glob("nodes/*/verify-big"))
     assert json.loads((folder / "verification.json").read_text())["seeds"] == 3
 

@@ -21,7 +21,7 @@ from graph.context import Context
 from graph.runner import RunError, is_paused, resume_run, start_run
 from graph.state import Verdict
 from graph.trial import ExtraNode
-from knowledge.database import SQLiteDatabase
+from knowledge.database import NodeDatabase
 from tests.support.fakes import provider_with
 
 pytestmark = pytest.mark.timeout(60)
@@ -74,7 +74,7 @@ class Person:
 
 
 def nodes(run_dir: Path):
-    return SQLiteDatabase(run_dir / "run.db").nodes()
+    return NodeDatabase(run_dir / "run.db").nodes()
 
 
 def test_a_paused_run_shows_what_will_run_and_goes_on_once_approved(tiny_task: Path, tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from graph.checkpoint import thread_config
 from graph.context import Context
 from graph.state import TrialState, Verdict
 from graph.trial import ExtraNode
-from knowledge.database import SQLiteDatabase
+from knowledge.database import NodeDatabase
 from tests.support.fakes import ScriptedResearcher, StepResearcher, provider_with
 
 
@@ -37,7 +37,7 @@ def test_reviewer_node_vetoes_proposals_before_any_experiment(
     context = Context(task=str(tiny_task), run_dir=str(tmp_path / "run"), sampler="greedy", embedder=hash_embedder)
     graph.invoke({"max_steps": 5}, thread_config(100), context=context)
 
-    nodes = SQLiteDatabase(tmp_path / "run" / "run.db").nodes()
+    nodes = NodeDatabase(tmp_path / "run" / "run.db").nodes()
     vetoed = [n for n in nodes if n.status == "vetoed"]
     # x: 1.0 -> 1.5 -> 2.0 -> 2.5 is vetoed; greedy keeps extending x = 2.0, so every later proposal is vetoed too
     assert reviewed == ["initial program", "x to 1.5", "x to 2.0", "x to 2.5", "x to 2.5", "x to 2.5"]
@@ -94,7 +94,7 @@ def test_a_user_node_sees_a_defined_state_when_the_researcher_failed(tiny_task: 
     state = builder.compile(checkpointer=InMemorySaver()).invoke({"max_steps": 2}, thread_config(), context=context)
     assert state["steps"] == 2
     assert seen[1] == (True, False, None)  # the failed step: no proposal, a verdict, no result — all defined
-    failed, ok = SQLiteDatabase(tmp_path / "run" / "run.db").nodes()[1:]
+    failed, ok = NodeDatabase(tmp_path / "run" / "run.db").nodes()[1:]
     assert failed.status == "failed" and failed.error == "proposal failed: RuntimeError: model down"
     assert failed.notes == ("extra node reviewer raised AttributeError: 'NoneType' object has no attribute 'name'",)
     assert ok.status == "ok" and ok.metrics["x"] == 2.0
@@ -117,7 +117,7 @@ def test_a_user_node_that_raises_makes_a_failed_node_not_a_crash(tiny_task: Path
     context = Context(task=str(tiny_task), run_dir=str(tmp_path / "run"), sampler="greedy", cognition=False)
     state = builder.compile(checkpointer=InMemorySaver()).invoke({"max_steps": 2}, thread_config(), context=context)
     assert state["steps"] == 2
-    nodes = SQLiteDatabase(tmp_path / "run" / "run.db").nodes()
+    nodes = NodeDatabase(tmp_path / "run" / "run.db").nodes()
     assert [n.status for n in nodes] == ["ok", "failed", "failed"]
     assert nodes[1].error == "extra node policy raised ValueError: policy service unreachable"
     log = (tmp_path / "run" / "nodes" / nodes[0].trial_key / "extra_nodes.log").read_text()

@@ -17,7 +17,7 @@ from graph.checkpoint import thread_config
 from graph.context import Context
 from graph.fork import DATABASES, ForkPoint, prepare_fork
 from graph.runner import RunError, load_run_config, resume_run, start_run
-from knowledge.database import SQLiteDatabase
+from knowledge.database import NodeDatabase
 from knowledge.verifications import Verification, VerificationStore
 
 pytestmark = pytest.mark.timeout(60)
@@ -54,7 +54,7 @@ def fingerprint(run_dir: Path) -> dict[str, str]:
 def rows(run_dir: Path) -> list[tuple]:
     """What a node is, ids included (visits aside: they grow as children are stored)."""
     return [(n.id, n.trial_key, n.generation, n.parent_ids, n.name, n.program, n.score, n.status, n.cognition_ids)
-            for n in SQLiteDatabase(run_dir / "run.db").nodes()]
+            for n in NodeDatabase(run_dir / "run.db").nodes()]
 
 
 def analyzer_items(run_dir: Path) -> list[tuple]:
@@ -79,7 +79,7 @@ def replays_the_original(original: Path, new: Path) -> None:
     fork = prepare_fork(original, "step:3", new)
     assert (fork.steps, fork.generation, fork.nodes, fork.budget.max_steps) == (3, 3, 4, 6)
     assert rows(new) == parent_rows[:4]  # cut back to the fork point, ids and all
-    db = SQLiteDatabase(new / "run.db")
+    db = NodeDatabase(new / "run.db")
     children = {n.id: sum(1 for c in db.nodes() if c.parent_ids[:1] == (n.id,)) for n in db.nodes()}
     assert {n.id: n.visits for n in db.nodes()} == children  # visits recounted from the children left
     assert analyzer_items(new) == [item for item in parent_items if item[1] <= 4]

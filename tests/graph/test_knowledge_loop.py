@@ -12,7 +12,7 @@ from graph.checkpoint import thread_config
 from graph.context import Context
 from graph.wiring import open_services
 from knowledge.cognition import CognitionBase
-from knowledge.database import SQLiteDatabase
+from knowledge.database import NodeDatabase
 from knowledge.embeddings import make_embedder
 from tests.support.fakes import StepResearcher, provider_with
 
@@ -24,11 +24,11 @@ def write_note(task: Path) -> None:
     )
 
 
-def run(task: Path, run_dir: Path, steps: int, researcher, **ctx) -> SQLiteDatabase:
+def run(task: Path, run_dir: Path, steps: int, researcher, **ctx) -> NodeDatabase:
     context = Context(task=str(task), run_dir=str(run_dir), **{"sampler": "greedy", **ctx})
     graph = make_builder(provider_with(researcher=researcher)).compile(checkpointer=InMemorySaver())
     graph.invoke({"max_steps": steps}, thread_config(200), context=context)
-    return SQLiteDatabase(run_dir / "run.db")
+    return NodeDatabase(run_dir / "run.db")
 
 
 def cognition_of(run_dir: Path) -> CognitionBase:

@@ -17,7 +17,7 @@ from agents.strategies.researcher_llm import LLMResearcher
 from graph.builder import make_builder
 from graph.checkpoint import thread_config
 from graph.context import Context
-from knowledge.database import SQLiteDatabase
+from knowledge.database import NodeDatabase
 from tests.support.fakes import provider_with
 from tests.support.model_replies import prompt_of, tiny_task_model
 from tests.support.openai_server import FakeOpenAIServer
@@ -33,7 +33,7 @@ def run(task: Path, run_dir: Path, steps: int, url: str, **ctx) -> dict:
 def test_model_researcher_and_analyzer_drive_the_loop(tiny_task: Path, tmp_path: Path) -> None:
     with FakeOpenAIServer(reply_fn=tiny_task_model) as server:
         state = run(tiny_task, tmp_path / "run", 3, server.base_url)
-    nodes = SQLiteDatabase(tmp_path / "run" / "run.db").nodes()
+    nodes = NodeDatabase(tmp_path / "run" / "run.db").nodes()
     assert [n.metrics.get("x") for n in nodes] == [1.0, 1.5, 2.0, 2.5]
     assert state["best_score"] == -0.25
     assert all(n.insights == ("X closer to 3 scores higher",) for n in nodes[1:])
@@ -57,7 +57,7 @@ def test_a_model_citing_a_lesson_it_was_shown_makes_a_cognition_node(tiny_task: 
     with FakeOpenAIServer(reply_fn=model) as server:
         run(tiny_task, tmp_path / "run", 2, server.base_url, cognition=True, embedder=hash_embedder,
             retrieval_threshold=-1.0)
-    evolved = SQLiteDatabase(tmp_path / "run" / "run.db").nodes()[1:]
+    evolved = NodeDatabase(tmp_path / "run" / "run.db").nodes()[1:]
     assert len(evolved) == 2
     for node in evolved:  # the item cited is one the Learner retrieved for it; the unseen C999 is dropped, said
         assert node.provenance.source == "cognition" and node.provenance.cognition_ids
@@ -68,7 +68,7 @@ def test_a_model_citing_a_lesson_it_was_shown_makes_a_cognition_node(tiny_task: 
 def test_a_crash_is_repaired_by_the_model_and_every_attempt_recorded(tiny_task: Path, tmp_path: Path) -> None:
     with FakeOpenAIServer(reply_fn=lambda body: tiny_task_model(body, crash_first=True)) as server:
         run(tiny_task, tmp_path / "run", 1, server.base_url, repair_rounds=1)
-    node = SQLiteDatabase(tmp_path / "run" / "run.db").nodes()[1]
+    node = NodeDatabase(tmp_path / "run" / "run.db").nodes()[1]
     assert node.status == "ok" and node.metrics["x"] == 2.0
     assert len(node.attempts) == 1
     assert node.attempts[0]["status"] == "failed" and "ZeroDivisionError" in node.attempts[0]["error"]
@@ -79,7 +79,7 @@ def test_a_crash_is_repaired_by_the_model_and_every_attempt_recorded(tiny_task: 
 def test_without_repair_rounds_the_crash_is_stored_as_failed(tiny_task: Path, tmp_path: Path) -> None:
     with FakeOpenAIServer(reply_fn=lambda body: tiny_task_model(body, crash_first=True)) as server:
         run(tiny_task, tmp_path / "run", 1, server.base_url, repair_rounds=0)
-    node = SQLiteDatabase(tmp_path / "run" / "run.db").nodes()[1]
+    node = NodeDatabase(tmp_path / "run" / "run.db").nodes()[1]
     assert node.status == "failed" and "ZeroDivisionError" in node.error and node.attempts == ()
 
 
@@ -101,7 +101,7 @@ def test_cost_budget_stops_new_proposals_with_a_clear_reason(tiny_task: Path, tm
 def test_judge_rating_is_blended_into_the_score_and_a_failed_judge_is_neutral(tiny_task: Path, tmp_path: Path) -> None:
     with FakeOpenAIServer(reply_fn=tiny_task_model) as server:
         run(tiny_task, tmp_path / "run", 2, server.base_url, judge_weight=0.5)
-    nodes = SQLiteDatabase(tmp_path / "run" / "run.db").nodes()
+    nodes = NodeDatabase(tmp_path / "run" / "run.db").nodes()
     # the initial node: nothing to compare with, so the blend maps onto (score, score) and changes nothing
     assert nodes[0].score == nodes[0].metrics["metric_score"] == -4.0
     first = nodes[1]  # metric -2.25, range (parent -4.0 .. -2.25), rating (8-1)/9: 0.5*m + 0.5*(lo + r*(hi-lo))
@@ -115,7 +115,7 @@ def test_judge_rating_is_blended_into_the_score_and_a_failed_judge_is_neutral(ti
 
     with FakeOpenAIServer(reply_fn=no_judge) as server:
         run(tiny_task, tmp_path / "neutral", 1, server.base_url, judge_weight=0.5)
-    node = SQLiteDatabase(tmp_path / "neutral" / "run.db").nodes()[1]
+    node = NodeDatabase(tmp_path / "neutral" / "run.db").nodes()[1]
     assert "judge_score" not in node.metrics and node.score == node.metrics["metric_score"] == -2.25
     assert node.notes == ("judge failed, metric score kept: ProposalError: the judge's reply has no score "
                           "(expected 'SCORE: <number>')",)
@@ -126,7 +126,7 @@ def test_a_model_answering_in_tags_drives_the_loop_like_one_answering_in_labels(
     """The original ASI-Evolve reply format (<name>, <motivation>, then SEARCH/REPLACE; <analysis>) just works."""
     with FakeOpenAIServer(reply_fn=lambda body: tiny_task_model(body, style="tags")) as server:
         state = run(tiny_task, tmp_path / "run", 6, server.base_url)
-    nodes = SQLiteDatabase(tmp_path / "run" / "run.db").nodes()
+    nodes = NodeDatabase(tmp_path / "run" / "run.db").nodes()
     assert [n.status for n in nodes] == ["ok"] * 6 + ["duplicate"] and state["best_score"] == 0.0
     # x reached 3 at step 4 and 3.5 at step 5; greedy then extends x = 3 again, and the model answers 3.5 again:
     # an identical program is sent back, then stored as a duplicate without being run
@@ -142,7 +142,7 @@ def test_a_model_giving_only_blocks_gets_derived_names_said_on_the_node(tiny_tas
     )
     with FakeOpenAIServer(reply_fn=lambda body: tiny_task_model(body, style="bare")) as server:
         run(tiny_task, tmp_path / "run", 2, server.base_url)
-    nodes = SQLiteDatabase(tmp_path / "run" / "run.db").nodes()
+    nodes = NodeDatabase(tmp_path / "run" / "run.db").nodes()
     assert [n.status for n in nodes] == ["ok"] * 3
     assert nodes[1].name == "edit: X = 1.5" and nodes[1].motivation == "(the model gave no motivation)"
     assert nodes[1].notes == ("the reply gave no motivation", "name derived from the edit (the reply gave no name)")
@@ -157,7 +157,7 @@ def test_mode_weights_from_task_yaml_reach_the_model_researcher(tiny_task: Path,
         prompts = [r.prompt_text() for r in server.requests if r.path.endswith("/chat/completions")]
     research = [p for p in prompts if "NAME:" in p]
     assert len(research) == 2 and all("PROGRAM:\n```python" in p for p in research)  # rewrites only
-    nodes = SQLiteDatabase(tmp_path / "run" / "run.db").nodes()
+    nodes = NodeDatabase(tmp_path / "run" / "run.db").nodes()
     assert [n.metrics["x"] for n in nodes] == [1.0, 1.5, 2.0]
 
 
@@ -175,7 +175,7 @@ def test_nodes_with_a_langchain_fake_chat_model_injected(tiny_task: Path, tmp_pa
     context = Context(task=str(tiny_task), run_dir=str(run_dir), sampler="greedy", cognition=False)
     graph = make_builder(provider).compile(checkpointer=InMemorySaver())
     graph.invoke({"max_steps": 1}, thread_config(), context=context)
-    nodes = SQLiteDatabase(run_dir / "run.db").nodes()
+    nodes = NodeDatabase(run_dir / "run.db").nodes()
     assert [n.metrics["x"] for n in nodes] == [1.0, 2.0]
     assert nodes[1].name == "X to 2" and nodes[1].insights == ("X is far from 3",)
     assert [r.role for r in CallLedger(run_dir / "run.db").rows()] == ["analyzer", "researcher", "analyzer"]

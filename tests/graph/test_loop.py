@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from langgraph.checkpoint.memory import InMemorySaver
@@ -11,18 +12,19 @@ from graph.builder import make_builder
 from graph.checkpoint import thread_config
 from graph.context import Context
 from graph.state import TrialOutcome, latest_generation
-from knowledge.database import SQLiteDatabase
+from knowledge.database import NodeDatabase
 from tests.support.fakes import ScriptedResearcher, StepResearcher, provider_with
+from tools.executors import LocalExecutor
 
 
 def run_loop(
     tiny_task: Path, run_dir: Path, max_steps: int, embedder: str, **overrides
-) -> tuple[dict, SQLiteDatabase]:
+) -> tuple[dict, NodeDatabase]:
     context = Context(task=str(tiny_task), run_dir=str(run_dir), sampler="greedy", embedder=embedder,
                       workers=overrides.pop("workers", 1))
     graph = make_builder(provider_with(**overrides)).compile(checkpointer=InMemorySaver())
     state = graph.invoke({"max_steps": max_steps}, thread_config(200), context=context)
-    return state, SQLiteDatabase(run_dir / "run.db")
+    return state, NodeDatabase(run_dir / "run.db")
 
 
 def test_loop_improves_and_stops_on_step_budget(tiny_task: Path, tmp_path: Path, hash_embedder: str) -> None:
@@ -110,3 +112,27 @@ def test_checkpoint_size_stays_flat_as_the_run_grows(tiny_task: Path, tmp_path: 
         sizes[steps] = len(saver.serde.dumps_typed(checkpoint["channel_values"])[1])
         assert len(graph.get_state(thread_config()).values["outcomes"]) == 1
     assert sizes[15] <= sizes[3] + 64, sizes
+
+
+class NotingExecutor:
+    """An executor whose experiments survive something worth keeping (as a Ray worker lost and retried)."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.support = inner, inner.support
+
+    def run(self, task, program_path, work_dir, timeout_s, **kwargs):
+        result = self.inner.run(task, program_path, work_dir, timeout_s, **kwargs)
+        return replace(result, notes=(f"attempt 1 lost ({program_path.parent.name}); retried",))
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_what_an_executor_notes_about_an_experiment_is_kept_on_its_node(tiny_task: Path, tmp_path: Path) -> None:
+    context = Context(task=str(tiny_task), run_dir=str(tmp_path / "run"), cognition=False)
+    graph = make_builder(provider_with(executor=NotingExecutor(LocalExecutor()))).compile(checkpointer=InMemorySaver())
+    graph.invoke({"max_steps": 2}, thread_config(), context=context)
+    nodes = NodeDatabase(tmp_path / "run" / "run.db").nodes()
+    assert len(nodes) == 3
+    for node in nodes:
+        assert f"attempt 1 lost ({node.trial_key}); retried" in node.notes

@@ -12,7 +12,7 @@ from agents.strategies.protocols import Proposal, ResearchContext
 from graph.builder import make_builder
 from graph.checkpoint import thread_config
 from graph.context import Context
-from knowledge.database import SQLiteDatabase
+from knowledge.database import NodeDatabase
 from tests.support.fakes import provider_with
 from tests.support.tiny_task import write_tiny_task
 
@@ -30,12 +30,12 @@ def evaluate(program_path):
 """
 
 
-def run(task: Path, run_dir: Path, steps: int, workers: int, **overrides) -> SQLiteDatabase:
+def run(task: Path, run_dir: Path, steps: int, workers: int, **overrides) -> NodeDatabase:
     context = Context(task=str(task), run_dir=str(run_dir), sampler="ucb1", workers=workers, seed=3,
                       cognition=False)
     builder = make_builder(provider_with(**overrides)) if overrides else make_builder()
     builder.compile(checkpointer=InMemorySaver()).invoke({"max_steps": steps}, thread_config(200), context=context)
-    return SQLiteDatabase(run_dir / "run.db")
+    return NodeDatabase(run_dir / "run.db")
 
 
 def test_same_seed_same_nodes_and_ids_with_two_workers(tmp_path: Path) -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from graph.progress import LoopProgress
-from knowledge.database import SQLiteDatabase
+from knowledge.database import NodeDatabase
 from knowledge.records import NodeDraft
 
 
-def store(db: SQLiteDatabase, key: str, status: str) -> None:
+def store(db: NodeDatabase, key: str, status: str) -> None:
     db.add(NodeDraft(trial_key=key, generation=1, parent_ids=(), name=key, motivation="", program="", edit="",
                      metrics={}, score=1.0 if status == "ok" else None, analysis="", status=status))
 
@@ -17,7 +17,7 @@ def store(db: SQLiteDatabase, key: str, status: str) -> None:
 def test_failures_are_counted_once_each_as_nodes_arrive(tmp_path: Path) -> None:
     with LoopProgress(tmp_path, 10) as progress:
         progress({"steps": 0})  # no database yet: nothing to count, nothing raised
-        db = SQLiteDatabase(tmp_path / "run.db")
+        db = NodeDatabase(tmp_path / "run.db")
         for key, status in [("a", "ok"), ("b", "failed"), ("c", "timeout")]:
             store(db, key, status)
         progress({"steps": 3})

@@ -17,7 +17,7 @@ from graph.report.report import build_report, run_version
 from graph.report.run_data import load_run
 from graph.report.task_length import task_length
 from graph.runner import run_status
-from knowledge.database import SQLiteDatabase
+from knowledge.database import NodeDatabase
 from knowledge.records import NodeDraft, Provenance
 from tests.support.cli import asi
 from tests.support.nodes import make_node
@@ -87,7 +87,7 @@ def test_sampler_figures_of_a_real_run(tiny_task: Path, tmp_path: Path, sampler:
 
 
 def test_the_version_moves_with_every_stored_node_and_call(tmp_path: Path) -> None:
-    db = SQLiteDatabase(tmp_path / "run.db")
+    db = NodeDatabase(tmp_path / "run.db")
     before = run_version(tmp_path)
     db.add(NodeDraft(trial_key="g0000.0", generation=0, parent_ids=(), name="a", motivation="", program="x\n",
                      edit="", metrics={}, score=1.0, analysis="", status="ok"))
@@ -117,6 +117,6 @@ def test_progress_shows_cost_and_the_summary_says_what_the_run_came_to(tiny_task
     assert any(line.startswith("execution cost: 4 evaluations") for line in lines)
     assert "model calls 2, tokens 135, cost $0.7500" in lines
     assert lines[-1] == f"see it: asi-evolve report {run_dir}"
-    stored = SQLiteDatabase(run_dir / "run.db").nodes()
+    stored = NodeDatabase(run_dir / "run.db").nodes()
     assert stored[0].provenance == Provenance("baseline", declared_by="initial program")
     assert {n.provenance.source for n in stored[1:]} <= {"novel", "experience"}

@@ -14,7 +14,7 @@ from graph.builder import make_builder
 from graph.checkpoint import open_checkpointer, thread_config
 from graph.context import Context
 from graph.runner import resume_run, start_run, stored_steps
-from knowledge.database import SQLiteDatabase
+from knowledge.database import NodeDatabase
 from tests.support.fakes import StepResearcher, provider_with
 
 
@@ -45,7 +45,7 @@ def healthy() -> object:
 
 
 def keys(run_dir: Path) -> list[str]:
-    return [n.trial_key for n in SQLiteDatabase(run_dir / "run.db").nodes()]
+    return [n.trial_key for n in NodeDatabase(run_dir / "run.db").nodes()]
 
 
 def test_resume_with_steps_runs_that_many_more_not_the_rest_of_the_budget(tiny_task: Path, tmp_path: Path) -> None:

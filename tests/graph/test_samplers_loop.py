@@ -12,19 +12,19 @@ from graph.builder import make_builder
 from graph.checkpoint import thread_config
 from graph.context import Context
 from graph.wiring import open_services
-from knowledge.database import SQLiteDatabase
+from knowledge.database import NodeDatabase
 from tests.support.fakes import StepResearcher, provider_with
 from tests.support.tiny_task import write_tiny_task
 
 
-def run(task: Path, run_dir: Path, steps: int, step: float = 0.25, **ctx) -> SQLiteDatabase:
+def run(task: Path, run_dir: Path, steps: int, step: float = 0.25, **ctx) -> NodeDatabase:
     context = Context(task=str(task), run_dir=str(run_dir), cognition=False, **ctx)
     graph = make_builder(provider_with(researcher=StepResearcher(step=step))).compile(checkpointer=InMemorySaver())
     graph.invoke({"max_steps": steps}, thread_config(300), context=context)
-    return SQLiteDatabase(run_dir / "run.db")
+    return NodeDatabase(run_dir / "run.db")
 
 
-def saved_sampler(task: Path, run_dir: Path, db: SQLiteDatabase):
+def saved_sampler(task: Path, run_dir: Path, db: NodeDatabase):
     """A fresh sampler of the run, restored as a resumed Learner restores it: its last save, then every node since."""
     services = open_services(Context(task=str(task), run_dir=str(run_dir), cognition=False))
     catch_up(services)

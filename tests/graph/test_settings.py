@@ -70,7 +70,7 @@ def test_pareto_gets_the_tasks_objectives(tmp_path: Path) -> None:
         (Context(embedder="bogus"), "unknown embedder 'bogus'"),
         (Context(researcher="llm"), "the llm researcher needs a model"),
         (Context(analyzer="magic"), "unknown analyzer 'magic' (choose from: auto, llm, offline)"),
-        (Context(executor="ray"), "unknown executor 'ray' (choose from: local)"),
+        (Context(executor="slurm"), "unknown executor 'slurm' (choose from: local, ray)"),
     ],
 )
 def test_a_bad_setting_is_one_line(tmp_path: Path, context: Context, message: str) -> None:

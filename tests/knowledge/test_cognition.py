@@ -12,7 +12,7 @@ import pytest
 
 import knowledge.vector_index as vector_index
 from knowledge.cognition import CognitionBase, CognitionDraft
-from knowledge.database import SQLiteDatabase
+from knowledge.database import NodeDatabase
 from knowledge.embeddings import MiniLMEmbedder, OpenAIEmbedder
 from knowledge.records import NodeDraft
 from tests.support.embedding_server import embedding_server
@@ -109,7 +109,7 @@ def test_near_duplicates_are_skipped_and_exact_duplicates_always(seeded: Cogniti
 
 
 def test_items_get_count_and_analyzer_provenance(tmp_path: Path, minilm: MiniLMEmbedder) -> None:
-    nodes = SQLiteDatabase(tmp_path / "run.db")  # the cognition table shares the node database's file
+    nodes = NodeDatabase(tmp_path / "run.db")  # the cognition table shares the node database's file
     node = nodes.add(NodeDraft("g1", 1, (), "n", "m", "p", "", {}, 1.0, "", "ok"))
     base = open_base(tmp_path, minilm)
     prior = base.add("Start from hexagonal rows", source="s.md", tags=["start"])

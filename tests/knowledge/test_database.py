@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from knowledge.database import BEST_CLAUSE, SCHEMA_VERSION, DatabaseError, NodeStore, SQLiteDatabase
+from knowledge.database import BEST_CLAUSE, SCHEMA_VERSION, DatabaseError, NodeDatabase, NodeStore
 from knowledge.records import NODE_STATUSES, Node, NodeDraft, Provenance
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -37,12 +37,17 @@ def draft(key: str, score: float | None = 1.0, parents: tuple[int, ...] = (), **
     return replace(base, **changes)
 
 
-@pytest.fixture
-def db(tmp_path: Path) -> SQLiteDatabase:
-    return SQLiteDatabase(tmp_path / "run.db")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> NodeDatabase:
+    """The store on both backends: run.db, and a run's schema in a PostgreSQL database of the test's own."""
+    if request.param == "sqlite":
+        return NodeDatabase(tmp_path / "run.db")
+    store = NodeDatabase(request.getfixturevalue("pg_database") + "?schema=run_test")
+    request.addfinalizer(store.close)
+    return store
 
 
-def test_round_trip_keeps_every_field_exactly(db: SQLiteDatabase) -> None:
+def test_round_trip_keeps_every_field_exactly(db: NodeDatabase) -> None:
     root = db.add(draft("g0"))
     program = "# ünïcødé 🧪 — 数学\n" + "y = 0.1 + 0.2  # x\n" * (1_000_000 // 19)
     assert len(program) > 1_000_000
@@ -72,7 +77,7 @@ def test_round_trip_keeps_every_field_exactly(db: SQLiteDatabase) -> None:
     assert db.get(999) is None and db.get_by_trial_key("nope") is None
 
 
-def test_non_finite_score_and_unknown_status_are_rejected(db: SQLiteDatabase) -> None:
+def test_non_finite_score_and_unknown_status_are_rejected(db: NodeDatabase) -> None:
     for bad in (float("nan"), float("inf"), float("-inf")):
         with pytest.raises(ValueError, match="non-finite"):
             db.add(draft("bad", score=bad))
@@ -83,20 +88,18 @@ def test_non_finite_score_and_unknown_status_are_rejected(db: SQLiteDatabase) ->
     assert db.count() == 0
 
 
-def test_check_constraint_guards_status_even_below_the_python_layer(db: SQLiteDatabase) -> None:
-    conn = sqlite3.connect(db.path)
-    with pytest.raises(sqlite3.IntegrityError, match="CHECK constraint failed"):
-        with conn:
+def test_check_constraint_guards_status_even_below_the_python_layer(db: NodeDatabase) -> None:
+    with pytest.raises(DatabaseError, match="CHECK constraint failed|violates check constraint"):
+        with db._connect() as conn:
             conn.execute(
                 "INSERT INTO nodes (trial_key, generation, parent_ids, name, motivation, program, edit,"
                 " metrics, score, analysis, status, error, timings, created_at) "
                 "VALUES ('k', 0, '[]', '', '', '', '', '{}', NULL, '', 'weird', '', '{}', 0)"
             )
-    conn.close()
     assert db.count() == 0
 
 
-def test_add_is_idempotent_on_trial_key(db: SQLiteDatabase) -> None:
+def test_add_is_idempotent_on_trial_key(db: NodeDatabase) -> None:
     root = db.add(draft("g0"))
     child = db.add(draft("g1.0", parents=(root.id,)))
     again = db.add(draft("g1.0", score=99.0, parents=(root.id,), name="different"))
@@ -105,7 +108,7 @@ def test_add_is_idempotent_on_trial_key(db: SQLiteDatabase) -> None:
     assert db.get(root.id).visits == 1
 
 
-def test_visits_rise_once_per_stored_child_of_the_first_parent(db: SQLiteDatabase) -> None:
+def test_visits_rise_once_per_stored_child_of_the_first_parent(db: NodeDatabase) -> None:
     a = db.add(draft("a"))
     b = db.add(draft("b"))
     for i in range(3):
@@ -115,7 +118,7 @@ def test_visits_rise_once_per_stored_child_of_the_first_parent(db: SQLiteDatabas
     assert db.add(draft("a")).visits == 3  # the repeat returns the current stored node
 
 
-def test_queries_filter_order_and_count(db: SQLiteDatabase) -> None:
+def test_queries_filter_order_and_count(db: NodeDatabase) -> None:
     db.add(draft("s1", score=0.5))
     db.add(draft("f1", score=None, status="failed", error="boom"))
     db.add(draft("s2", score=0.9))
@@ -135,18 +138,18 @@ def test_queries_filter_order_and_count(db: SQLiteDatabase) -> None:
         db.nodes("bogus")
 
 
-def test_empty_database(db: SQLiteDatabase) -> None:
+def test_empty_database(db: NodeDatabase) -> None:
     assert db.best() is None and db.nodes("ok") == [] and db.nodes() == [] and db.count() == 0
     assert sum(db.counts_by_status().values()) == 0
 
 
 def test_meta_values_overwrite_and_persist(tmp_path: Path) -> None:
-    with SQLiteDatabase(tmp_path / "run.db") as db:
+    with NodeDatabase(tmp_path / "run.db") as db:
         assert db.get_meta("seed") is None
         db.set_meta("seed", "1")
         db.set_meta("seed", "7")
         db.set_meta("task", "circle_packing ✓")
-    reopened = SQLiteDatabase(tmp_path / "run.db")
+    reopened = NodeDatabase(tmp_path / "run.db")
     assert reopened.get_meta("seed") == "7" and reopened.get_meta("task") == "circle_packing ✓"
     assert reopened.get_meta("schema_version") == SCHEMA_VERSION
 
@@ -175,7 +178,7 @@ def test_a_version_2_database_is_upgraded_in_place_with_every_row(tmp_path: Path
             " 'x = 1\n', '', '{\"combined_score\": 2.0}', 2.0, 'a', 'ok', '', '{}', 1.0, 3)"
         )
     conn.close()
-    db = SQLiteDatabase(path)
+    db = NodeDatabase(path)
     [node] = db.nodes()
     assert (node.trial_key, node.score, node.visits, node.metrics, node.notes) == ("g0000.0", 2.0, 3,
                                                                                   {"combined_score": 2.0}, ())
@@ -186,14 +189,14 @@ def test_a_version_2_database_is_upgraded_in_place_with_every_row(tmp_path: Path
 
 def test_a_version_3_database_gains_provenance_and_keeps_its_rows(tmp_path: Path) -> None:
     path = tmp_path / "run.db"
-    with SQLiteDatabase(path) as db:
+    with NodeDatabase(path) as db:
         first = db.add(draft("g0000.0", notes=("kept",)))
     conn = sqlite3.connect(path)
     with conn:  # what a version-3 file looks like: no provenance column
         conn.execute("ALTER TABLE nodes DROP COLUMN provenance")
         conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
     conn.close()
-    db = SQLiteDatabase(path)
+    db = NodeDatabase(path)
     [node] = db.nodes()
     assert node == replace(first, provenance=Provenance()) and node.provenance.source == "unrecorded"
     assert db.get_meta("schema_version") == SCHEMA_VERSION
@@ -203,12 +206,12 @@ def test_a_version_3_database_gains_provenance_and_keeps_its_rows(tmp_path: Path
 
 def test_reopen_sees_everything_and_uses_wal(tmp_path: Path) -> None:
     path = tmp_path / "run.db"
-    with SQLiteDatabase(path) as db:
+    with NodeDatabase(path) as db:
         root = db.add(draft("g0", score=0.25))
         child = db.add(draft("g1", score=0.75, parents=(root.id,)))
     with pytest.raises(DatabaseError, match="closed"):
         db.count()
-    again = SQLiteDatabase(path)
+    again = NodeDatabase(path)
     assert again.nodes() == [replace(root, visits=1), child]
     assert again.best() == child
     conn = sqlite3.connect(path)
@@ -216,7 +219,7 @@ def test_reopen_sees_everything_and_uses_wal(tmp_path: Path) -> None:
     conn.close()
 
 
-def test_store_satisfies_the_protocol(db: SQLiteDatabase) -> None:
+def test_store_satisfies_the_protocol(db: NodeDatabase) -> None:
     store: NodeStore = db
     assert store.count() == 0
 
@@ -225,7 +228,7 @@ def test_garbage_file_is_refused_in_one_line(tmp_path: Path) -> None:
     path = tmp_path / "run.db"
     path.write_bytes(os.urandom(4096))
     with pytest.raises(DatabaseError) as info:
-        SQLiteDatabase(path)
+        NodeDatabase(path)
     message = str(info.value)
     assert "\n" not in message and str(path) in message and "not a database" in message
 
@@ -237,24 +240,24 @@ def test_foreign_database_is_refused(tmp_path: Path) -> None:
         conn.execute("CREATE TABLE nodes (id INTEGER PRIMARY KEY, label TEXT)")
     conn.close()
     with pytest.raises(DatabaseError, match="not ours"):
-        SQLiteDatabase(path)
+        NodeDatabase(path)
 
 
 def test_missing_directory_and_memory_paths_are_refused(tmp_path: Path) -> None:
     with pytest.raises(DatabaseError, match="directory does not exist"):
-        SQLiteDatabase(tmp_path / "nope" / "run.db")
+        NodeDatabase(tmp_path / "nope" / "run.db")
     with pytest.raises(ValueError, match="file path"):
-        SQLiteDatabase(":memory:")
+        NodeDatabase(":memory:")
 
 
 def test_concurrent_adds_from_threads(tmp_path: Path) -> None:
     path = tmp_path / "run.db"
-    db = SQLiteDatabase(path)
+    db = NodeDatabase(path)
     root = db.add(draft("root"))
     errors: list[BaseException] = []
 
     def worker(t: int) -> None:
-        other = SQLiteDatabase(path) if t % 2 else db  # shared object and separate objects alike
+        other = NodeDatabase(path) if t % 2 else db  # shared object and separate objects alike
         try:
             for i in range(25):
                 db_key = f"t{t}.{i}"
@@ -277,9 +280,9 @@ def test_concurrent_adds_from_threads(tmp_path: Path) -> None:
 
 _CRASH_CHILD = """
 import sys
-from knowledge.database import SQLiteDatabase
+from knowledge.database import NodeDatabase
 from knowledge.records import NodeDraft
-db = SQLiteDatabase(sys.argv[1])
+db = NodeDatabase(sys.argv[1])
 root = db.add(NodeDraft("root", 0, (), "root", "m", "p", "", {}, 0.0, "", "ok"))
 i = 0
 while True:
@@ -313,7 +316,7 @@ def test_kill_9_mid_write_leaves_a_consistent_database(tmp_path: Path, delay_s: 
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     conn.close()
-    db = SQLiteDatabase(path)
+    db = NodeDatabase(path)
     children = [n for n in db.nodes() if n.trial_key != "root"]
     assert len(children) >= 16
     for n in children:
@@ -326,18 +329,17 @@ def test_kill_9_mid_write_leaves_a_consistent_database(tmp_path: Path, delay_s: 
     assert db.count() == len(children) + 2
 
 
-def test_json_columns_are_stored_with_sorted_keys(db: SQLiteDatabase) -> None:
+def test_json_columns_are_stored_with_sorted_keys(db: NodeDatabase) -> None:
     db.add(draft("j", metrics={"b": 1, "a": {"d": 2, "c": 3}}, timings={"z": 1.0, "y": 2.0}))
-    conn = sqlite3.connect(db.path)
-    metrics, timings = conn.execute("SELECT metrics, timings FROM nodes").fetchone()
-    conn.close()
+    with db._connect() as conn:
+        metrics, timings = conn.execute("SELECT metrics, timings FROM nodes").fetchone()
     assert metrics == json.dumps({"a": {"c": 3, "d": 2}, "b": 1}) and timings == '{"y": 2.0, "z": 1.0}'
     with pytest.raises(ValueError, match="'metrics' cannot be stored as JSON"):
         db.add(draft("bad-json", metrics={"obj": object()}))
 
 
 def test_best_is_read_from_an_index_not_a_sort_of_every_node(tmp_path: Path) -> None:
-    db = SQLiteDatabase(tmp_path / "run.db")
+    db = NodeDatabase(tmp_path / "run.db")
     for i in range(30):
         db.add(draft(f"k{i}", score=float(i % 7), status="ok" if i % 3 else "failed"))
     assert (db.best().score, db.best().trial_key) == (6.0, "k13")  # k6 failed; the oldest ok one with 6

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from knowledge.database import SQLiteDatabase
+from knowledge.database import NodeDatabase
 from knowledge.records import Node, NodeDraft
 from knowledge.samplers.base import Pick, Sampler
 from knowledge.samplers.registry import SAMPLERS, make_sampler
@@ -282,7 +282,7 @@ def test_make_sampler_builds_registered_samplers_and_names_errors() -> None:
         assert "\n" not in str(info.value)
 
 
-def feed(sampler: Sampler, db: SQLiteDatabase) -> int:
+def feed(sampler: Sampler, db: NodeDatabase) -> int:
     """What the Learner does each generation: show the sampler the nodes stored since it last looked."""
     nodes = db.nodes_since(sampler.observed_upto)
     for node in nodes:
@@ -291,7 +291,7 @@ def feed(sampler: Sampler, db: SQLiteDatabase) -> int:
 
 
 def test_a_sampler_takes_in_each_stored_node_once_from_a_real_database(tmp_path) -> None:
-    with SQLiteDatabase(tmp_path / "run.db") as db:
+    with NodeDatabase(tmp_path / "run.db") as db:
         def add(key: str, parents: tuple[int, ...], score: float | None, status: str = "ok") -> Node:
             return db.add(NodeDraft(
                 trial_key=key, generation=0, parent_ids=parents, name=key, motivation="", program=f"x = {key!r}\n",

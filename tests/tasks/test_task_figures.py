@@ -25,7 +25,7 @@ import pytest
 from agents.models.prompting import format_metrics, judge_metrics, render_node
 from graph.context import Context
 from graph.report.task_figures import TaskRun, load_task_run, task_figures
-from knowledge.database import SQLiteDatabase
+from knowledge.database import NodeDatabase
 from knowledge.records import NodeDraft
 from tasks.registry import BUILTIN_DIR, load_task
 from tools.deepspeed_launch import PROGRESS_PREFIX, parse_progress
@@ -60,7 +60,7 @@ def _run(run_dir: Path, task_name: str, drafts: list[NodeDraft], config: str | N
     """A run directory holding these nodes, read back as the report reads it."""
     run_dir.mkdir(parents=True, exist_ok=True)
     task = load_task(task_name, config)
-    with SQLiteDatabase(run_dir / "run.db") as db:
+    with NodeDatabase(run_dir / "run.db") as db:
         for draft in drafts:
             db.add(draft)
         nodes, best = tuple(db.nodes()), db.best()
