@@ -37,7 +37,7 @@ COMPONENTS = {  # bucket -> (module, class, methods)
     "insight write-back": ("knowledge.cognition", "CognitionBase", ("add", "add_many")),
     "model calls + ledger": ("agents.models.client", "LLMClient", ("complete",)),
     "checkpoint writes (in the background)": ("langgraph.checkpoint.sqlite", "SqliteSaver", ("put", "put_writes")),
-    "node store": ("knowledge.database", "SQLiteDatabase", ("add", "get", "get_by_trial_key", "nodes",
+    "node store": ("knowledge.database", "NodeDatabase", ("add", "get", "get_by_trial_key", "nodes",
                                                              "nodes_since", "best", "count", "counts_by_status",
                                                              "get_meta", "set_meta")),
     "novelty index": ("knowledge.novelty", "NoveltyIndex", ("twin", "similar", "claim", "observe")),

@@ -86,7 +86,7 @@ def run_openevolve(python: Path, task: Path, iterations: int, workers: int, seed
 
 def run_asi(flags: tuple[str, ...], task: Path, iterations: int, workers: int, seed: int, base_url: str,
             model: str) -> dict[str, Any]:
-    from knowledge.database import SQLiteDatabase
+    from knowledge.database import NodeDatabase
 
     with tempfile.TemporaryDirectory(prefix="peer-asi-evolve-") as tmp:
         run_dir = Path(tmp) / "run"
@@ -101,7 +101,7 @@ def run_asi(flags: tuple[str, ...], task: Path, iterations: int, workers: int, s
         wall = time.time() - started
         if done.returncode != 0:
             raise RuntimeError(f"asi-evolve failed: {(done.stderr.strip().splitlines() or ['?'])[-1]}")
-        nodes = SQLiteDatabase(run_dir / "run.db").nodes()
+        nodes = NodeDatabase(run_dir / "run.db").nodes()
     scores = [n.score for n in nodes if n.score is not None]
     return {
         "framework": "asi-evolve", "wall_s": wall, "iterations": iterations,

@@ -10,7 +10,18 @@ import platform
 from importlib import metadata
 from pathlib import Path
 
-from bench import bench_retrieval, bench_sampling, bench_sandbox, bench_startup, floor, loop_profile, peers, scale
+from bench import (
+    bench_retrieval,
+    bench_sampling,
+    bench_sandbox,
+    bench_startup,
+    floor,
+    lanes,
+    loop_profile,
+    peers,
+    ray_overhead,
+    scale,
+)
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 
@@ -46,6 +57,9 @@ def main() -> None:
          "grows (targets: flat), the controller's memory, resuming it (target: ≤ 3 s); and parallel efficiency "
          "with K workers and 1-second evaluations (target: ≥ 90%). `python -m bench.scale`.", scale.run(),
          scale.HISTORY),
+        ("Asynchronous lanes", "Slot utilisation with K = 4 slots and evaluations varying 10× (0.3-3 s, "
+         "`bench/tasks/varied`): generations of K parallel trials against K lanes, 60 offline steps each (target: "
+         "≥ 90%). `python -m bench.lanes`.", lanes.run(4, 60), lanes.NOTE),
         ("Parent sampling", "Per-call time of `sample()` after observing N synthetic nodes, state size and the cost of "
          "saving/loading it (targets: ≤ 2 ms per sample at 100k nodes).", bench_sampling.run(), ""),
         ("Cognition retrieval", "FAISS search per query over N items (flat up to 10k, HNSW above), the full search "
@@ -54,6 +68,9 @@ def main() -> None:
         ("Sandbox overhead", "Median, p90 and min ms per trivial evaluation with bubblewrap namespaces and with "
          "process limits only, plus the bare process layer and one `run_candidate` (100 runs each).",
          bench_sandbox.run(), bench_sandbox.HISTORY),
+        ("Ray executor overhead", "Median, p90 and min ms per trivial evaluation through `--executor ray` (a local Ray "
+         "instance of this machine) and through the local executor, with and without warm workers (20 runs each; "
+         "`python -m bench.ray_overhead`).", ray_overhead.run(), ""),
         ("Start-up", "Wall-clock ms of a fresh interpreter running each entry point in the repository root (10 runs "
          "after a warm-up): what a user waits for before the CLI does anything.", bench_startup.run(),
          bench_startup.HISTORY),

@@ -25,7 +25,7 @@ from typing import Any
 import psutil
 
 from bench.mutation_server import ServerProcess
-from knowledge.database import SQLiteDatabase
+from knowledge.database import NodeDatabase
 
 ROOT = Path(__file__).resolve().parents[1]
 INSTANT = ROOT / "bench" / "tasks" / "instant"
@@ -124,7 +124,7 @@ def grow(nodes: int, workers: int = 2) -> dict[str, Any]:
         run_dir = Path(tmp) / "run"
         wall, peak = run_cli(cli("run", str(INSTANT), "--run-dir", str(run_dir), "--steps", str(nodes),
                                  "--workers", str(workers), "--seed", "0", *LEAN, base_url=server.base_url))
-        stored = sorted(n.created_at for n in SQLiteDatabase(run_dir / "run.db").nodes())
+        stored = sorted(n.created_at for n in NodeDatabase(run_dir / "run.db").nodes())
         resume_wall, _ = run_cli([sys.executable, "-m", "graph.cli", "resume", str(run_dir), "--steps", "1"])
         db_mb = sum(p.stat().st_size for p in run_dir.glob("*.db*")) / 2**20
         return {
@@ -141,7 +141,7 @@ def efficiency(workers: int, generations: int = 6) -> dict[str, float]:
         run_dir = Path(tmp) / "run"
         run_cli(cli("run", str(SLEEPY), "--run-dir", str(run_dir), "--steps", str(generations * workers),
                     "--workers", str(workers), "--seed", "0", *LEAN, base_url=server.base_url))
-        stored = sorted(n.created_at for n in SQLiteDatabase(run_dir / "run.db").nodes())
+        stored = sorted(n.created_at for n in NodeDatabase(run_dir / "run.db").nodes())
     loop = stored[-1] - stored[0]  # from the initial program's node: every later one is a trial of K in parallel
     ideal = (len(stored) - 1) * 1.0 / workers
     return {"candidates": len(stored) - 1, "loop_s": loop, "ideal_s": ideal, "efficiency": ideal / loop}
