@@ -94,6 +94,12 @@ class Context:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def lanes_problem(self) -> str | None:
+        """Why lanes cannot run with the rest of this configuration (one line), or None."""
+        if self.lanes > 1 and (self.workers > 1 or self.approve):
+            return "lanes run one trial at a time each: use --lanes or --workers, and no --approve with lanes"
+        return None
+
     @classmethod
     def coerce(cls, value: Context | dict[str, Any] | None) -> Context:
         """Accept the dataclass, a dict (as Studio and the HTTP API send it) or None (defaults)."""

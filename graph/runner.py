@@ -163,8 +163,8 @@ def start_run(context: Context, budget: Budget, *, builder: StateGraph | None = 
     """Start a new run in `context.run_dir` and drive it until its budget is spent (or, with `approve`, until no
     answer is given); returns the final state."""
     run_dir = Path(context.run_dir)
-    if context.lanes > 1 and (context.workers > 1 or context.approve):
-        raise RunError("lanes run one trial at a time each: use --lanes or --workers, and no --approve with lanes")
+    if context.lanes_problem():
+        raise RunError(context.lanes_problem())
     ensure_new_run_dir(run_dir)
     if context.db:  # the schema is fixed now: a moved or forked directory keeps reading the same one
         context = replace(context, db=str(run_location(run_dir, context.db)))

@@ -78,8 +78,8 @@ def resolve_settings(context: Context, task: TaskSpec, env: Mapping[str, str] | 
     if needs_embedder:
         make_embedder(context.embedder)  # an unknown spec fails here; a model loads only when first used
     check_executor(context.executor, context.ray_address)  # an unreachable cluster fails here, in one line
-    if context.lanes > 1 and (context.workers > 1 or context.approve):
-        raise ValueError("lanes run one trial at a time each: use --lanes or --workers, and no --approve with lanes")
+    if context.lanes_problem():
+        raise ValueError(context.lanes_problem())
     from graph.launch_tools import check_launcher
 
     check_launcher(task)

@@ -96,9 +96,13 @@ class Row(tuple):
 
 
 def _row_factory(cursor: psycopg.Cursor) -> Callable[[Sequence[Any]], Row]:
-    names = [c.name for c in cursor.description or ()]
-    cls = type("Row", (Row,), {"_index": {n: i for i, n in enumerate(names)}})
-    return cls
+    return _row_class(tuple(c.name for c in cursor.description or ()))
+
+
+@functools.lru_cache(maxsize=256)
+def _row_class(names: tuple[str, ...]) -> type[Row]:
+    """One row class per column list (a store asks the same few queries over and over)."""
+    return type("Row", (Row,), {"_index": {n: i for i, n in enumerate(names)}})
 
 
 class PgConnection:
